@@ -1,0 +1,99 @@
+// Alerts. Each has `for`, `severity`, a summary, a templated description and a
+// runbook anchor in docs/runbook.md (anchor = lower-cased alert name).
+{
+  local cfg = $._config,
+  local sel = cfg.churnAbSelector,
+  local n = $._recordNames,
+
+  local alert(name, expr, forDuration, severity, summary, description) = {
+    alert: name,
+    expr: expr,
+    'for': forDuration,
+    labels: { severity: severity },
+    annotations: {
+      summary: summary,
+      description: description,
+      runbook_url: cfg.runbookURLPattern % std.asciiLower(name),
+    },
+  },
+
+  prometheusAlerts+:: {
+    groups+: [
+      {
+        name: 'churn-ab.alerts',
+        rules: [
+          alert(
+            'ChurnAbVariantLatencyHigh',
+            '%s{%s} > %g' % [n.latencyQuantile(95), sel, cfg.latencyP95SLOSeconds],
+            cfg.alertFor.latency,
+            'warning',
+            'A churn model variant answers /predict slower than its p95 SLO.',
+            'p95 /predict latency of variant {{ $labels.model_version }} (job {{ $labels.job }}) is {{ $value | humanizeDuration }}, above the %gs SLO.' % cfg.latencyP95SLOSeconds,
+          ),
+          alert(
+            'ChurnAbErrorRatioHigh',
+            '%s{%s, endpoint=~"predict|predict_batch"} > %g' % [n.failureRatio, sel, cfg.errorRatioThreshold],
+            cfg.alertFor.errorRatio,
+            'critical',
+            'Too many churn-ab prediction requests fail server-side.',
+            '{{ $value | humanizePercentage }} of {{ $labels.endpoint }} requests to {{ $labels.job }} end in server_error or unavailable (threshold ratio %g).' % cfg.errorRatioThreshold,
+          ),
+          alert(
+            'ChurnAbVariantFallbackRatioHigh',
+            '%s{%s} > %g' % [n.fallbackRatio, sel, cfg.fallbackRatioThreshold],
+            cfg.alertFor.fallbackRatio,
+            'warning',
+            'A variant fails often enough that another variant answers for it.',
+            '{{ $value | humanizePercentage }} of requests assigned to variant {{ $labels.variant }} in experiment {{ $labels.experiment }} were answered by a fallback variant (threshold ratio %g).' % cfg.fallbackRatioThreshold,
+          ),
+          alert(
+            'ChurnAbSampleRatioMismatch',
+            'min by (job, experiment) (churn_ab_srm_p_value{%s}) < %g' % [sel, cfg.srmPValueThreshold],
+            cfg.alertFor.srm,
+            'warning',
+            'Observed traffic split does not match the configured weights.',
+            'Experiment {{ $labels.experiment }} has a sample-ratio-mismatch p-value of {{ $value | printf "%%.2g" }} (< %g) in its current epoch: its results cannot be trusted until the cause is found.' % cfg.srmPValueThreshold,
+          ),
+          alert(
+            'ChurnAbVariantNoTraffic',
+            |||
+              max by (job, experiment, variant) (churn_ab_variant_weight_ratio{%(sel)s}) > 0
+              unless on (job, experiment, variant)
+                %(a)s{%(sel)s} > 0
+              and on (job, experiment)
+                sum by (job, experiment) (%(a)s{%(sel)s}) > 0
+            ||| % { sel: sel, a: n.assignmentsRate },
+            cfg.alertFor.noTraffic,
+            'warning',
+            'A variant with a positive traffic weight receives no traffic.',
+            'Variant {{ $labels.variant }} of experiment {{ $labels.experiment }} is weighted {{ $value | humanizePercentage }} but got no assignments in the last %s while the experiment had traffic.' % cfg.rateWindow,
+          ),
+          alert(
+            'ChurnAbCanaryRolledBack',
+            'max by (job, experiment) (increase(churn_ab_canary_rollbacks_total{%s}[%s])) > 0' % [sel, cfg.rollbackWindow],
+            cfg.alertFor.canaryRollback,
+            'warning',
+            'The canary was rolled back automatically.',
+            'Experiment {{ $labels.experiment }} rolled its canary back {{ $value | printf "%%.0f" }} time(s) in the last %s; the candidate variant no longer gets canary traffic.' % cfg.rollbackWindow,
+          ),
+          alert(
+            'ChurnAbModelServiceDown',
+            'churn_ab_model_up{%s} == 0' % sel,
+            cfg.alertFor.modelDown,
+            'critical',
+            'The churn-ab entry service cannot reach a model service.',
+            'Instance {{ $labels.instance }} cannot reach the model service of variant {{ $labels.variant }}; its traffic goes to a fallback variant or fails.',
+          ),
+          alert(
+            'ChurnAbTargetDown',
+            'up{%s} == 0' % sel,
+            cfg.alertFor.targetDown,
+            'critical',
+            'Prometheus cannot scrape the churn-ab service.',
+            'Target {{ $labels.instance }} of job {{ $labels.job }} has been down for more than %s: no predictions are being served from it, or its /metrics is broken.' % cfg.alertFor.targetDown,
+          ),
+        ],
+      },
+    ],
+  },
+}

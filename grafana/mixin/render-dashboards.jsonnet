@@ -1,0 +1,2 @@
+// jsonnet -J grafana/mixin -m grafana/dashboards grafana/mixin/render-dashboards.jsonnet
+(import 'mixin.libsonnet').grafanaDashboards
