@@ -1,0 +1,112 @@
+"""Statistics for the churn A/B test: pure numpy/scipy, no BentoML.
+
+Modules, from raw numbers to a verdict:
+
+- :mod:`.summaries`: mergeable ``MomentSummary`` / ``ProportionSummary`` /
+  ``ConfusionSummary`` (frozen, ``__add__``), GrowthBook-gbstats style.
+- :mod:`.srm`: sample-ratio-mismatch χ² check.
+- :mod:`.quality`: per-variant accuracy, precision, recall, ROC AUC, Brier,
+  log loss, churn rates; latency percentiles.
+- :mod:`.two_sample`: Welch t and two-proportion tests (split, canary).
+- :mod:`.paired`: paired t and McNemar (shadow mode).
+- :mod:`.auc`: DeLong variance, independent and paired AUC differences.
+- :mod:`.sequential`: anytime-valid confidence sequence for the primary
+  metric (Brier difference).
+- :mod:`.power`: labels needed for a minimum detectable effect.
+- :mod:`.decision`: ``DecisionConfig`` and the verdict.
+- :mod:`.experiment`: ``summarize_experiment``, the entry point.
+
+Degenerate data never raises: results carry an ``error`` code
+(``no_data``, ``too_few_samples``, ``zero_variance``, ``single_class``,
+``not_applicable``).
+"""
+
+from __future__ import annotations
+
+from ab_router.statistics.auc import (
+    AucResult,
+    auc_with_variance,
+    delong_independent,
+    delong_paired,
+)
+from ab_router.statistics.decision import Decision, DecisionConfig, Verdict, decide
+from ab_router.statistics.experiment import (
+    Comparison,
+    ExperimentSummary,
+    ExposureArrays,
+    summarize_experiment,
+)
+from ab_router.statistics.paired import mcnemar_test, paired_t_test
+from ab_router.statistics.power import anytime_labels, fixed_horizon_labels
+from ab_router.statistics.quality import (
+    LatencySummary,
+    VariantQuality,
+    brier_losses,
+    latency_summary,
+    log_losses,
+    variant_quality,
+)
+from ab_router.statistics.results import DifferenceResult, to_jsonable
+from ab_router.statistics.sequential import (
+    SequentialResult,
+    anytime_p_value,
+    boundary_factor,
+    confidence_sequence,
+    mixture_rho,
+)
+from ab_router.statistics.srm import SrmResult, srm_test
+from ab_router.statistics.summaries import (
+    NO_DATA,
+    NOT_APPLICABLE,
+    SINGLE_CLASS,
+    TOO_FEW_SAMPLES,
+    ZERO_VARIANCE,
+    ConfusionSummary,
+    MomentSummary,
+    ProportionSummary,
+)
+from ab_router.statistics.two_sample import two_proportion_test, welch_test
+
+__all__ = [
+    "NOT_APPLICABLE",
+    "NO_DATA",
+    "SINGLE_CLASS",
+    "TOO_FEW_SAMPLES",
+    "ZERO_VARIANCE",
+    "AucResult",
+    "Comparison",
+    "ConfusionSummary",
+    "Decision",
+    "DecisionConfig",
+    "DifferenceResult",
+    "ExperimentSummary",
+    "ExposureArrays",
+    "LatencySummary",
+    "MomentSummary",
+    "ProportionSummary",
+    "SequentialResult",
+    "SrmResult",
+    "VariantQuality",
+    "Verdict",
+    "anytime_labels",
+    "anytime_p_value",
+    "auc_with_variance",
+    "boundary_factor",
+    "brier_losses",
+    "confidence_sequence",
+    "decide",
+    "delong_independent",
+    "delong_paired",
+    "fixed_horizon_labels",
+    "latency_summary",
+    "log_losses",
+    "mcnemar_test",
+    "mixture_rho",
+    "paired_t_test",
+    "srm_test",
+    "summarize_experiment",
+    "to_jsonable",
+    "two_proportion_test",
+    "variant_quality",
+    "welch_test",
+]

@@ -1,0 +1,370 @@
+"""``summarize_experiment``: everything ``GET /ab-test/stats`` and the report show.
+
+From the ledger's :class:`~ab_router.records.Exposure` rows it computes, with
+vectorised numpy (about 0.1 s for 100k exposures):
+
+- counts: exposures per answering variant, per assigned variant, fallbacks
+  per assigned variant (fallback rows are answered by another variant than
+  the one assigned, so they are left out of every statistic), labels;
+- the sample-ratio-mismatch check on assigned counts (all rows, fallbacks
+  included, because assignment happened before the fallback); not applicable
+  in shadow mode, where nothing is randomised;
+- per-variant quality and latency;
+- the challenger − champion comparison: independent samples for split and
+  canary, paired for shadow mode rows that carry the challenger's
+  ``shadow_probability``;
+- the anytime-valid confidence sequence for the Brier difference and the
+  decision (see :mod:`ab_router.statistics.sequential` and ``.decision``).
+
+Every difference is **challenger − champion**: negative is better for Brier
+and log loss, positive is better for accuracy and ROC AUC.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ab_router.records import Exposure, Mode
+from ab_router.statistics.auc import delong_independent, delong_paired
+from ab_router.statistics.decision import (
+    Decision,
+    DecisionConfig,
+    decide,
+)
+from ab_router.statistics.paired import mcnemar_test, paired_t_test
+from ab_router.statistics.quality import (
+    LatencySummary,
+    VariantQuality,
+    brier_losses,
+    latency_summary,
+    log_losses,
+    variant_quality,
+)
+from ab_router.statistics.results import DifferenceResult, to_jsonable
+from ab_router.statistics.sequential import SequentialResult, confidence_sequence
+from ab_router.statistics.srm import SrmResult, srm_test
+from ab_router.statistics.summaries import NOT_APPLICABLE, MomentSummary
+from ab_router.statistics.two_sample import two_proportion_test, welch_test
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+INDEPENDENT = "independent"
+PAIRED = "paired"
+
+
+@dataclass(frozen=True)
+class ExposureArrays:
+    """Column arrays of a list of exposures (one pass per field)."""
+
+    variant: NDArray[np.str_]
+    assigned: NDArray[np.str_]
+    mode: NDArray[np.str_]
+    fallback: NDArray[np.bool_]
+    probability: NDArray[np.float64]
+    prediction: NDArray[np.int64]
+    latency_ms: NDArray[np.float64]
+    created_at: NDArray[np.float64]
+    label: NDArray[np.float64]  # NaN where not yet labelled
+    labelled_at: NDArray[np.float64]  # NaN where unknown
+    shadow_variant: NDArray[np.str_]  # "" where absent
+    shadow_probability: NDArray[np.float64]  # NaN where absent
+    shadow_prediction: NDArray[np.int64]  # -1 where absent
+
+    @classmethod
+    def from_exposures(cls, exposures: Sequence[Exposure]) -> ExposureArrays:
+        fields = (
+            "variant", "assigned_variant", "mode", "fallback", "churn_probability",
+            "prediction", "latency_ms", "created_at", "label", "labelled_at",
+            "shadow_variant", "shadow_probability", "shadow_prediction",
+        )  # fmt: skip
+        # One C-level pass for attribute access, then one transpose: about 4x
+        # faster than a comprehension per field at 100k rows.
+        rows = list(map(attrgetter(*fields), exposures))
+        cols = dict(zip(fields, zip(*rows, strict=True), strict=True)) if rows else {}
+
+        def col(name: str) -> tuple[Any, ...]:
+            return cols.get(name, ())
+
+        def floats(name: str) -> NDArray[np.float64]:
+            values = col(name)
+            if None in values:
+                values = tuple(math.nan if v is None else v for v in values)
+            return np.array(values, dtype=float)
+
+        def ints(name: str) -> NDArray[np.int64]:
+            values = col(name)
+            if None in values:
+                values = tuple(-1 if v is None else v for v in values)
+            return np.array(values, dtype=np.int64)
+
+        def strings(name: str) -> NDArray[np.str_]:
+            # Few distinct values: code them in Python, expand with numpy.
+            codes: dict[str, int] = {}
+            idx = np.fromiter(
+                (codes.setdefault(str(v or ""), len(codes)) for v in col(name)),
+                np.int64,
+            )
+            names = np.array(list(codes) or [""], dtype=str)
+            return names[idx]
+
+        return cls(
+            variant=strings("variant"),
+            assigned=strings("assigned_variant"),
+            mode=strings("mode"),
+            fallback=np.array(col("fallback"), dtype=bool),
+            probability=floats("churn_probability"),
+            prediction=ints("prediction"),
+            latency_ms=floats("latency_ms"),
+            created_at=floats("created_at"),
+            label=floats("label"),
+            labelled_at=floats("labelled_at"),
+            shadow_variant=strings("shadow_variant"),
+            shadow_probability=floats("shadow_probability"),
+            shadow_prediction=ints("shadow_prediction"),
+        )
+
+    @property
+    def labelled(self) -> NDArray[np.bool_]:
+        return ~np.isnan(self.label)
+
+    @property
+    def label_time(self) -> NDArray[np.float64]:
+        """When the label arrived; the exposure time if that was not recorded."""
+        return np.where(np.isnan(self.labelled_at), self.created_at, self.labelled_at)
+
+    def paired_rows(self, champion: str, challenger: str) -> NDArray[np.bool_]:
+        """Non-fallback shadow rows where both models scored the request."""
+        return (
+            ~self.fallback
+            & (self.variant == champion)
+            & (self.shadow_variant == challenger)
+            & ~np.isnan(self.shadow_probability)
+        )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Challenger − champion differences with fixed-horizon 95 % intervals."""
+
+    design: str  # "independent" or "paired"
+    brier: DifferenceResult
+    log_loss: DifferenceResult
+    accuracy: DifferenceResult
+    roc_auc: DifferenceResult
+
+
+@dataclass(frozen=True)
+class ExperimentSummary:
+    """All statistics of one experiment (epoch); ``to_dict`` is JSON-safe."""
+
+    experiment: str | None
+    epochs: tuple[int, ...]
+    mode: str | None
+    design: str
+    champion: str
+    challenger: str
+    weights: dict[str, float]
+    total_exposures: int
+    exposures: dict[str, int]
+    """Non-fallback exposures per answering variant."""
+    assigned: dict[str, int]
+    """All exposures per assigned variant (what the SRM check tests)."""
+    fallbacks: dict[str, int]
+    """Fallback exposures per assigned variant (excluded from statistics)."""
+    labelled: dict[str, int]
+    """Labels available to the statistics per variant (pairs in shadow mode)."""
+    srm: SrmResult
+    quality: dict[str, VariantQuality]
+    latency: dict[str, LatencySummary]
+    comparison: Comparison
+    sequential: SequentialResult
+    decision: Decision
+    config: DecisionConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types only; NaN and infinities become None."""
+        out: dict[str, Any] = to_jsonable(self)
+        return out
+
+
+def _counts(values: NDArray[np.str_]) -> dict[str, int]:
+    names, counts = np.unique(values, return_counts=True)
+    return {str(k): int(c) for k, c in zip(names, counts, strict=True)}
+
+
+def summarize_experiment(
+    exposures: Sequence[Exposure],
+    weights: Mapping[str, float],
+    config: DecisionConfig,
+    *,
+    champion: str = "v1",
+    challenger: str = "v2",
+) -> ExperimentSummary:
+    """Summarise exposures of one experiment against its configured ``weights``.
+
+    Pass the exposures of one epoch: the weights must have been constant
+    over them for the SRM check and the comparison to be meaningful.
+    """
+    a = ExposureArrays.from_exposures(exposures)
+    modes = Counter(a.mode.tolist())
+    mode = modes.most_common(1)[0][0] if modes else None
+    ok = ~a.fallback
+    paired_mask = a.paired_rows(champion, challenger)
+    design = PAIRED if mode == Mode.SHADOW and paired_mask.any() else INDEPENDENT
+
+    assigned = _counts(a.assigned)
+    if design == PAIRED:
+        srm = SrmResult(
+            assigned,
+            {},
+            math.nan,
+            0,
+            math.nan,
+            False,
+            config.srm_threshold,
+            error=NOT_APPLICABLE,
+        )
+    else:
+        srm = srm_test(assigned, weights, threshold=config.srm_threshold)
+
+    variants = sorted(set(weights) | set(a.variant.tolist()) | {champion, challenger})
+    quality: dict[str, VariantQuality] = {}
+    latency: dict[str, LatencySummary] = {}
+    for v in variants:
+        rows = ok & (a.variant == v)
+        latency[v] = latency_summary(a.latency_ms[rows])
+        if design == PAIRED and v == challenger:
+            lab = paired_mask & a.labelled
+            quality[v] = variant_quality(
+                v,
+                a.shadow_probability[lab],
+                a.label[lab],
+                a.shadow_prediction[lab],
+                eps=config.log_loss_eps,
+            )
+            continue
+        if design == PAIRED and v == champion:
+            lab = paired_mask & a.labelled
+        else:
+            lab = rows & a.labelled
+        quality[v] = variant_quality(
+            v,
+            a.probability[lab],
+            a.label[lab],
+            a.prediction[lab],
+            eps=config.log_loss_eps,
+        )
+
+    alpha = config.alpha
+    q1, q2 = quality[champion], quality[challenger]
+    if design == PAIRED:
+        lab = paired_mask & a.labelled
+        y = a.label[lab]
+        p1, p2 = a.probability[lab], a.shadow_probability[lab]
+        d_brier = MomentSummary.from_values(brier_losses(p2, y) - brier_losses(p1, y))
+        d_log = MomentSummary.from_values(
+            log_losses(p2, y, eps=config.log_loss_eps)
+            - log_losses(p1, y, eps=config.log_loss_eps)
+        )
+        correct1 = a.prediction[lab] == y
+        correct2 = a.shadow_prediction[lab] == y
+        comparison = Comparison(
+            PAIRED,
+            brier=paired_t_test(d_brier, metric="brier", alpha=alpha),
+            log_loss=paired_t_test(d_log, metric="log_loss", alpha=alpha),
+            accuracy=mcnemar_test(
+                int(np.sum(correct2 & ~correct1)),
+                int(np.sum(correct1 & ~correct2)),
+                int(y.size),
+                alpha=alpha,
+            ),
+            roc_auc=delong_paired(p2, p1, y, alpha=alpha),
+        )
+        t = d_brier.n
+        se = math.sqrt(d_brier.variance / t) if t >= 2 else math.nan
+        labelled = {champion: t, challenger: t}
+    else:
+        b1, b2 = q1.brier_summary, q2.brier_summary
+        rows1 = ok & (a.variant == champion) & a.labelled
+        rows2 = ok & (a.variant == challenger) & a.labelled
+        comparison = Comparison(
+            INDEPENDENT,
+            brier=welch_test(b2, b1, metric="brier", alpha=alpha),
+            log_loss=welch_test(
+                q2.log_loss_summary, q1.log_loss_summary, metric="log_loss", alpha=alpha
+            ),
+            accuracy=two_proportion_test(
+                q2.confusion.correct,
+                q1.confusion.correct,
+                metric="accuracy",
+                alpha=alpha,
+            ),
+            roc_auc=delong_independent(
+                a.probability[rows2],
+                a.label[rows2],
+                a.probability[rows1],
+                a.label[rows1],
+                alpha=alpha,
+            ),
+        )
+        t = b1.n + b2.n
+        se = (
+            math.sqrt(b1.variance / b1.n + b2.variance / b2.n)
+            if b1.n >= 2 and b2.n >= 2
+            else math.nan
+        )
+        labelled = {v: quality[v].labelled for v in variants}
+
+    estimate = comparison.brier.estimate
+    sequential = confidence_sequence(
+        estimate, se, t, alpha=alpha, planned_labels=config.planned_labels
+    )
+    unit_variance = t * se * se if t > 0 and not math.isnan(se) else math.nan
+    decision = decide(
+        sequential,
+        srm,
+        labelled,
+        unit_variance,
+        config,
+        champion=champion,
+        challenger=challenger,
+    )
+
+    experiments = sorted({x.experiment for x in exposures})
+    return ExperimentSummary(
+        experiment=experiments[0] if len(experiments) == 1 else None,
+        epochs=tuple(sorted({x.epoch for x in exposures})),
+        mode=mode,
+        design=design,
+        champion=champion,
+        challenger=challenger,
+        weights={k: float(v) for k, v in weights.items()},
+        total_exposures=len(exposures),
+        exposures=_counts(a.variant[ok]),
+        assigned=assigned,
+        fallbacks=_counts(a.assigned[a.fallback]),
+        labelled=labelled,
+        srm=srm,
+        quality=quality,
+        latency=latency,
+        comparison=comparison,
+        sequential=sequential,
+        decision=decision,
+        config=config,
+    )
+
+
+__all__ = [
+    "Comparison",
+    "ExperimentSummary",
+    "ExposureArrays",
+    "summarize_experiment",
+]
