@@ -5,6 +5,6 @@ function(config={})
   local mixin = (import 'mixin.libsonnet') + { _config+:: config };
   local header = '# Generated from grafana/mixin by `make -f grafana/mixin.mk rules`; do not edit.\n';
   {
-    'churn-ab.rules.yml': header + std.manifestYamlDoc(mixin.prometheusRules, quote_keys=false),
-    'churn-ab.alerts.yml': header + std.manifestYamlDoc(mixin.prometheusAlerts, quote_keys=false),
+    'churn-ab.rules.yml': header + std.manifestYamlDoc(mixin.prometheusRules),
+    'churn-ab.alerts.yml': header + std.manifestYamlDoc(mixin.prometheusAlerts),
   }
