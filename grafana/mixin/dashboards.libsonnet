@@ -119,7 +119,11 @@ local layout = import 'lib/layout.libsonnet';
           'Server error ratio by endpoint',
           'percentunit',
           [p.target(fmt(|||
-            sum by (endpoint) (rate(churn_ab_requests_total{%(s)s, outcome=~"server_error|unavailable"}[%(r)s]))
+            (
+              sum by (endpoint) (rate(churn_ab_requests_total{%(s)s, outcome=~"server_error|unavailable"}[%(r)s]))
+              or
+              sum by (endpoint) (rate(churn_ab_requests_total{%(s)s}[%(r)s])) * 0
+            )
             /
             sum by (endpoint) (rate(churn_ab_requests_total{%(s)s}[%(r)s]))
           |||), '{{endpoint}}')],

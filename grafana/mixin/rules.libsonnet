@@ -60,9 +60,14 @@
           },
           {
             // Client errors are excluded: a caller sending bad JSON is not an outage.
+            // `or ... * 0` makes an endpoint that never failed read 0, not "no data".
             record: n.failureRatio,
             expr: |||
-              sum by (job, endpoint) (%(r)s{outcome=~"server_error|unavailable"})
+              (
+                sum by (job, endpoint) (%(r)s{outcome=~"server_error|unavailable"})
+                or
+                sum by (job, endpoint) (%(r)s) * 0
+              )
               /
               sum by (job, endpoint) (%(r)s)
             ||| % { r: n.requestsRate },
@@ -85,8 +90,12 @@
             // another variant had to answer because this one failed.
             record: n.fallbackRatio,
             expr: |||
-              sum by (job, experiment, variant) (
-                label_replace(rate(churn_ab_fallbacks_total{%(sel)s}[%(w)s]), "variant", "$1", "from_variant", "(.*)")
+              (
+                sum by (job, experiment, variant) (
+                  label_replace(rate(churn_ab_fallbacks_total{%(sel)s}[%(w)s]), "variant", "$1", "from_variant", "(.*)")
+                )
+                or
+                %(a)s * 0
               )
               /
               %(a)s
