@@ -51,10 +51,13 @@ class SyntheticWorld:
     churn_a: float = 1.0
     churn_b: float = 2.8
     """Beta(a, b) of the true churn probability (mean a / (a + b) ≈ 26 %)."""
-    champion_noise: float = 0.35
+    champion_noise: float = 0.5
     """λ₁, the champion's share of pure noise."""
     threshold: float = 0.5
     """Decision threshold turning probabilities into 0/1 predictions."""
+
+    def __post_init__(self) -> None:
+        self.noise_levels  # noqa: B018 -- validates that the world is reachable
 
     @property
     def noise_constant(self) -> float:

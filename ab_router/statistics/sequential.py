@@ -49,7 +49,11 @@ Assumptions: labels arrive in an order unrelated to their losses, weights are
 fixed within the analysed epoch, and there are enough labels for the central
 limit theorem (no verdict before ``DecisionConfig.min_labels`` per variant).
 The A/A simulation in ``tests/unit/test_simulate.py`` checks the resulting
-false-positive rate under continuous monitoring.
+false-positive rate under continuous monitoring. The guarantee is asymptotic:
+in our simulations (400 runs, 4 000 rows, looks after every row from row 100)
+the miss rate was ≤ 3 % for normal and exponential rows and 0.25–1.5 % for
+Brier differences of two churn models, but 8 % for very heavy-tailed rows
+(squared exponentials); raise ``min_labels`` if the losses are like that.
 """
 
 from __future__ import annotations
