@@ -1,0 +1,414 @@
+"""Markdown report of an experiment, with PNG plots.
+
+``render_report`` works from ledger records only, so it runs the same on a
+live ledger (``python -m ab_router report``) and on synthetic exposures in
+tests. Plots use matplotlib's object API on the Agg canvas: no display, no
+global pyplot state shared with a host process.
+
+Plots:
+
+- ``brier_difference.png``: the running Brier difference challenger −
+  champion after each label (labels in arrival order) with its anytime-valid
+  confidence sequence (:mod:`ab_router.statistics.sequential`), the zero line
+  and ``±mde``. Because the sequence is valid at every point, reading a
+  crossing off this plot is legitimate; the intersection of all past
+  intervals is valid too, but not drawn, to keep the plot readable.
+- ``latency.png``: latency distributions per answering variant.
+- ``traffic_share.png``: share of assigned exposures per variant over time,
+  against the configured weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ab_router.statistics import (
+    DecisionConfig,
+    DifferenceResult,
+    ExperimentSummary,
+    ExposureArrays,
+    summarize_experiment,
+)
+from ab_router.statistics.experiment import PAIRED
+from ab_router.statistics.quality import brier_losses
+from ab_router.statistics.sequential import bounds, mixture_rho
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from ab_router.records import Exposure
+
+REPORT_NAME = "report.md"
+MAX_POINTS = 600  # points per curve; more only slows rendering
+
+
+@dataclass(frozen=True)
+class CumulativeDifference:
+    """Running Brier difference and confidence sequence after each label."""
+
+    t: NDArray[np.int64]
+    estimate: NDArray[np.float64]
+    lower: NDArray[np.float64]
+    upper: NDArray[np.float64]
+
+
+def cumulative_brier_difference(
+    arrays: ExposureArrays,
+    config: DecisionConfig,
+    *,
+    design: str,
+    champion: str,
+    challenger: str,
+) -> CumulativeDifference:
+    """The confidence sequence of Δ = Brier(challenger) − Brier(champion) over time.
+
+    Rows enter in label-arrival order; the last point equals the summary's.
+    Points where either variant has fewer than two labels are NaN.
+    """
+    a = arrays
+    if design == PAIRED:
+        rows = a.paired_rows(champion, challenger) & a.labelled
+        order = np.argsort(a.label_time[rows], kind="stable")
+        y = a.label[rows][order]
+        d = brier_losses(a.shadow_probability[rows][order], y) - brier_losses(
+            a.probability[rows][order], y
+        )
+        n = np.arange(1, d.size + 1, dtype=float)
+        s, q = np.cumsum(d), np.cumsum(d * d)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            est = s / n
+            var = np.maximum(q - s * s / n, 0.0) / (n - 1)
+            se = np.sqrt(var / n)
+        t = n
+    else:
+        base = ~a.fallback & a.labelled
+        rows = base & ((a.variant == champion) | (a.variant == challenger))
+        order = np.argsort(a.label_time[rows], kind="stable")
+        arm = (a.variant[rows] == challenger)[order]
+        loss = brier_losses(a.probability[rows], a.label[rows])[order]
+        t = np.arange(1, loss.size + 1, dtype=float)
+        n2 = np.cumsum(arm).astype(float)
+        n1 = t - n2
+        s2 = np.cumsum(np.where(arm, loss, 0.0))
+        q2 = np.cumsum(np.where(arm, loss * loss, 0.0))
+        s1 = np.cumsum(loss) - s2
+        q1 = np.cumsum(loss * loss) - q2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v1 = np.maximum(q1 - s1 * s1 / n1, 0.0) / (n1 - 1)
+            v2 = np.maximum(q2 - s2 * s2 / n2, 0.0) / (n2 - 1)
+            est = s2 / n2 - s1 / n1
+            se = np.sqrt(v1 / n1 + v2 / n2)
+            se = np.where((n1 >= 2) & (n2 >= 2), se, np.nan)
+    rho = mixture_rho(config.planned_labels, config.alpha)
+    with np.errstate(invalid="ignore"):
+        lo, hi = bounds(est, se, t, rho, config.alpha)
+    return CumulativeDifference(t.astype(np.int64), est, lo, hi)
+
+
+def _thin(n: int) -> NDArray[np.int64]:
+    if n <= MAX_POINTS:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, MAX_POINTS).astype(np.int64))
+
+
+def _plot_difference(
+    curve: CumulativeDifference, config: DecisionConfig, path: Path, label: str
+) -> None:
+    fig = Figure(figsize=(8, 4.5), dpi=100)
+    ax = fig.add_subplot()
+    idx = _thin(curve.t.size)
+    if idx.size:
+        t = curve.t[idx]
+        ax.fill_between(
+            t,
+            curve.lower[idx],
+            curve.upper[idx],
+            alpha=0.25,
+            label=f"{1 - config.alpha:.0%} anytime-valid interval",
+        )
+        ax.plot(t, curve.estimate[idx], lw=1.5, label="running estimate")
+        # Scale to the sequence after the warm-up: the first few labels give
+        # intervals so wide they would flatten everything else.
+        warm = curve.t >= 2 * config.min_labels
+        shown = np.isfinite(curve.lower) & np.isfinite(curve.upper) & warm
+        if shown.any():
+            span = max(
+                float(np.abs(curve.lower[shown]).max()),
+                float(np.abs(curve.upper[shown]).max()),
+                2 * config.mde,
+            )
+            ax.set_ylim(-1.1 * span, 1.1 * span)
+        ax.axvline(2 * config.min_labels, color="grey", ls=":", lw=0.8, label="warm-up")
+    ax.axhline(0.0, color="black", lw=0.8)
+    for sign in (-1, 1):
+        ax.axhline(
+            sign * config.mde,
+            color="grey",
+            ls="--",
+            lw=0.8,
+            label="±MDE" if sign > 0 else None,
+        )
+    ax.set_xlabel("labels received (arrival order)")
+    ax.set_ylabel(f"Brier difference {label}\n(negative: challenger better)")
+    ax.set_title("Brier difference with its anytime-valid confidence sequence")
+    ax.legend(loc="upper right", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def _plot_latency(arrays: ExposureArrays, variants: Sequence[str], path: Path) -> None:
+    fig = Figure(figsize=(8, 4.5), dpi=100)
+    ax = fig.add_subplot()
+    ok = ~arrays.fallback
+    data = {v: arrays.latency_ms[ok & (arrays.variant == v)] for v in variants}
+    data = {v: x[np.isfinite(x) & (x > 0)] for v, x in data.items()}
+    nonempty = [x for x in data.values() if x.size]
+    if nonempty:
+        lo = min(float(x.min()) for x in nonempty)
+        hi = max(float(x.max()) for x in nonempty)
+        bins: list[float] | int = (
+            np.geomspace(lo, hi * 1.0001, 50).tolist() if hi > lo else 10
+        )
+        for v, x in data.items():
+            if x.size:
+                p50, p95 = np.percentile(x, [50, 95])
+                ax.hist(
+                    x,
+                    bins=bins,
+                    alpha=0.5,
+                    density=True,
+                    label=f"{v}: p50 {p50:.1f} ms, p95 {p95:.1f} ms",
+                )
+        if hi > lo:
+            ax.set_xscale("log")
+        ax.legend(fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no exposures", ha="center", transform=ax.transAxes)
+    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_ylabel("density")
+    ax.set_title("Latency per answering variant (fallbacks excluded)")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def _plot_traffic(
+    arrays: ExposureArrays, weights: Mapping[str, float], path: Path
+) -> None:
+    fig = Figure(figsize=(8, 4.5), dpi=100)
+    ax = fig.add_subplot()
+    created = arrays.created_at
+    variants = sorted(set(arrays.assigned.tolist()) | set(weights))
+    if created.size:
+        t0 = float(created.min())
+        hours = (created - t0) / 3600.0
+        edges = np.linspace(0.0, max(float(hours.max()), 1e-9), 31)
+        which = np.clip(np.searchsorted(edges, hours, side="right") - 1, 0, 29)
+        totals = np.bincount(which, minlength=30).astype(float)
+        mids = (edges[:-1] + edges[1:]) / 2
+        has = totals > 0
+        for v in variants:
+            counts = np.bincount(which[arrays.assigned == v], minlength=30)
+            line = ax.plot(
+                mids[has],
+                counts[has] / totals[has],
+                marker=".",
+                label=f"{v} (observed)",
+            )
+            if weights.get(v, 0.0) > 0 or v in weights:
+                share = weights.get(v, 0.0) / max(sum(weights.values()), 1e-12)
+                ax.axhline(
+                    share,
+                    ls="--",
+                    lw=0.8,
+                    color=line[0].get_color(),
+                    label=f"{v} (configured {share:.0%})",
+                )
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no exposures", ha="center", transform=ax.transAxes)
+    ax.set_xlabel("hours since first exposure")
+    ax.set_ylabel("share of assigned exposures")
+    ax.set_title("Traffic share over time (all exposures, by assigned variant)")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def fmt(x: float | None, spec: str = ".4f") -> str:
+    """A number for the report; NaN and None become an em dash."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "—"
+    return format(x, spec)
+
+
+def _p(x: float) -> str:
+    if not math.isfinite(x):
+        return "—"
+    return "< 0.0001" if x < 1e-4 else f"{x:.4f}"
+
+
+def _difference_row(name: str, better: str, r: DifferenceResult) -> str:
+    note = f" ({r.error})" if r.error else ""
+    return (
+        f"| {name} | {fmt(r.estimate)} | [{fmt(r.ci_low)}, {fmt(r.ci_high)}] | "
+        f"{_p(r.p_value)} | {r.method}{note} | {better} |"
+    )
+
+
+def _markdown(s: ExperimentSummary, title: str, images: Mapping[str, str]) -> str:
+    c, q, seq, d, cfg = s.comparison, s.quality, s.sequential, s.decision, s.config
+    ch, cp = s.challenger, s.champion
+    lines = [
+        f"# {title}",
+        "",
+        f"**Verdict: {d.verdict.value}** — {d.message}",
+        "",
+        f"- Experiment: `{s.experiment}`, epochs {list(s.epochs)}, mode "
+        f"`{s.mode}`, analysis `{s.design}`; champion `{cp}`, challenger `{ch}`",
+        f"- Configured weights: {dict(s.weights)}",
+        f"- Exposures: {s.total_exposures} in total; answered (no fallback): "
+        f"{s.exposures}; fallbacks by assigned variant (excluded): {s.fallbacks}",
+        f"- Labels used: {s.labelled}",
+        f"- Decision settings: α = {cfg.alpha}, MDE = {cfg.mde} (Brier), power = "
+        f"{cfg.power}, at least {cfg.min_labels} labels per variant, planned "
+        f"labels = {cfg.planned_labels}, SRM threshold p < {cfg.srm_threshold}",
+        "",
+        "## Primary metric: Brier difference (anytime-valid)",
+        "",
+        f"Δ = Brier({ch}) − Brier({cp}) = **{fmt(seq.estimate)}**, "
+        f"{1 - cfg.alpha:.0%} anytime-valid interval "
+        f"**[{fmt(seq.lower)}, {fmt(seq.upper)}]**, anytime-valid p = "
+        f"{_p(seq.p_value)}, after {seq.t} labels (ρ = {fmt(seq.rho, '.5f')})."
+        + (f" Not computable: `{seq.error}`." if seq.error else ""),
+        "",
+        f"Power calculation at the observed variance: "
+        f"{fmt(d.labels_needed_total, 'd')} labels in total for the anytime-valid "
+        f"rule to detect a Brier difference of {cfg.mde} with {cfg.power:.0%} "
+        f"power ({fmt(d.fixed_horizon_labels_total, 'd')} for a single "
+        f"fixed-horizon look).",
+        "",
+        f"![Brier difference]({images['difference']})",
+        "",
+        "## Sample-ratio mismatch",
+        "",
+    ]
+    srm = s.srm
+    if srm.error:
+        lines.append(f"Not applicable (`{srm.error}`): observed {srm.observed}.")
+    else:
+        lines.append(
+            f"Observed {srm.observed}, expected "
+            f"{ {k: round(v, 1) for k, v in srm.expected.items()} }, χ² = "
+            f"{fmt(srm.statistic, '.3f')}, df = {srm.df}, p = {_p(srm.p_value)} — "
+            + ("**ALARM**" if srm.alarm else "no alarm")
+            + (
+                f" (traffic to weight-0 variants: {list(srm.unexpected_variants)})"
+                if srm.unexpected_variants
+                else ""
+            )
+        )
+    lines += [
+        "",
+        f"![Traffic share]({images['traffic']})",
+        "",
+        "## Quality per variant (labelled exposures)",
+        "",
+        "| variant | labels | accuracy | precision | recall | ROC AUC | Brier | "
+        "log loss | observed churn | predicted churn |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for v, x in q.items():
+        lines.append(
+            f"| {v} | {x.labelled} | {fmt(x.accuracy)} | {fmt(x.precision)} | "
+            f"{fmt(x.recall)} | {fmt(x.roc_auc)} | {fmt(x.brier)} | "
+            f"{fmt(x.log_loss)} | {fmt(x.observed_churn_rate)} | "
+            f"{fmt(x.predicted_churn_rate)} |"
+        )
+    lines += [
+        "",
+        f"## Fixed-horizon comparisons ({ch} − {cp}, {1 - cfg.alpha:.0%} intervals)",
+        "",
+        "Valid for a single look at a pre-planned size only; the decision uses "
+        "the anytime-valid interval above.",
+        "",
+        "| metric | difference | interval | p-value | method | better if |",
+        "|---|---|---|---|---|---|",
+        _difference_row("Brier", "negative", c.brier),
+        _difference_row("log loss", "negative", c.log_loss),
+        _difference_row("accuracy", "positive", c.accuracy),
+        _difference_row("ROC AUC", "positive", c.roc_auc),
+        "",
+        "## Latency (answered requests, fallbacks excluded)",
+        "",
+        "| variant | n | mean ms | p50 | p95 | p99 | min | max |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for v, lat in s.latency.items():
+        lines.append(
+            f"| {v} | {lat.n} | {fmt(lat.mean_ms, '.2f')} | {fmt(lat.p50_ms, '.2f')} "
+            f"| {fmt(lat.p95_ms, '.2f')} | {fmt(lat.p99_ms, '.2f')} | "
+            f"{fmt(lat.min_ms, '.2f')} | {fmt(lat.max_ms, '.2f')} |"
+        )
+    lines += ["", f"![Latency]({images['latency']})", ""]
+    if s.design == PAIRED:
+        lines += [
+            "In shadow mode the recorded latency is the champion's; the "
+            "challenger scores off the response path.",
+            "",
+        ]
+    lines += [
+        "## Method",
+        "",
+        "Anytime-valid asymptotic confidence sequence (Waudby-Smith et al. 2024, "
+        "normal-mixture boundary of Howard et al. 2021) for the Brier "
+        "difference; see `ab_router/statistics/sequential.py`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_report(
+    exposures: Sequence[Exposure],
+    weights: Mapping[str, float],
+    config: DecisionConfig,
+    out_dir: Path,
+    *,
+    title: str,
+    champion: str = "v1",
+    challenger: str = "v2",
+) -> Path:
+    """Write ``report.md`` and its PNG plots into ``out_dir``; return its path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = summarize_experiment(
+        exposures, weights, config, champion=champion, challenger=challenger
+    )
+    arrays = ExposureArrays.from_exposures(exposures)
+    images = {
+        "difference": "brier_difference.png",
+        "latency": "latency.png",
+        "traffic": "traffic_share.png",
+    }
+    curve = cumulative_brier_difference(
+        arrays,
+        config,
+        design=summary.design,
+        champion=champion,
+        challenger=challenger,
+    )
+    _plot_difference(
+        curve, config, out_dir / images["difference"], f"{challenger} − {champion}"
+    )
+    variants = [v for v in summary.latency if summary.latency[v].n > 0]
+    _plot_latency(arrays, variants, out_dir / images["latency"])
+    _plot_traffic(arrays, weights, out_dir / images["traffic"])
+    path = out_dir / REPORT_NAME
+    path.write_text(_markdown(summary, title, images), encoding="utf-8")
+    return path

@@ -1,0 +1,93 @@
+"""render_report writes a Markdown report whose numbers match the summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ab_router.records import Mode
+from ab_router.report import (
+    REPORT_NAME,
+    cumulative_brier_difference,
+    fmt,
+    render_report,
+)
+from ab_router.simulate import SyntheticWorld, synthetic_exposures
+from ab_router.statistics import DecisionConfig, ExposureArrays, summarize_experiment
+
+CFG = DecisionConfig()
+PNGS = ("brier_difference.png", "latency.png", "traffic_share.png")
+
+
+def _assert_images(out: Path) -> None:
+    for name in PNGS:
+        path = out / name
+        assert path.stat().st_size > 5_000, name
+        with Image.open(path) as img:
+            assert img.format == "PNG" and img.size[0] >= 400 and img.size[1] >= 300
+            img.verify()
+
+
+@pytest.mark.parametrize("mode", [Mode.SPLIT, Mode.SHADOW])
+def test_report_files_and_numbers(tmp_path: Path, mode: Mode) -> None:
+    weights = {"v1": 0.5, "v2": 0.5} if mode == Mode.SPLIT else {"v1": 1.0}
+    rows = synthetic_exposures(
+        6_000,
+        world=SyntheticWorld(brier_difference=-0.01),
+        mode=mode,
+        label_fraction=0.7,
+        fallback_rate=0.01,
+        seed=21,
+    )
+    path = render_report(rows, weights, CFG, tmp_path / "out", title="Churn A/B")
+    assert path == tmp_path / "out" / REPORT_NAME
+    _assert_images(path.parent)
+    text = path.read_text(encoding="utf-8")
+    s = summarize_experiment(rows, weights, CFG)
+    assert text.startswith("# Churn A/B")
+    assert f"**Verdict: {s.decision.verdict.value}**" in text
+    assert s.decision.message in text
+    seq = s.sequential
+    assert f"**{fmt(seq.estimate)}**" in text
+    assert f"**[{fmt(seq.lower)}, {fmt(seq.upper)}]**" in text
+    for v in ("v1", "v2"):
+        q = s.quality[v]
+        assert f"| {v} | {q.labelled} | {fmt(q.accuracy)} |" in text
+        assert fmt(q.brier) in text and fmt(q.roc_auc) in text
+    assert f"{fmt(s.comparison.brier.ci_low)}, {fmt(s.comparison.brier.ci_high)}" in (
+        text
+    )
+    for name in PNGS:
+        assert f"]({name})" in text
+
+
+@pytest.mark.parametrize("mode", [Mode.SPLIT, Mode.SHADOW])
+def test_cumulative_curve_ends_at_the_summary(mode: Mode) -> None:
+    rows = synthetic_exposures(3_000, mode=mode, label_fraction=0.5, seed=22)
+    s = summarize_experiment(rows, {"v1": 0.5, "v2": 0.5}, CFG)
+    curve = cumulative_brier_difference(
+        ExposureArrays.from_exposures(rows),
+        CFG,
+        design=s.design,
+        champion="v1",
+        challenger="v2",
+    )
+    assert curve.t[-1] == s.sequential.t
+    assert (curve.estimate[-1], curve.lower[-1], curve.upper[-1]) == pytest.approx(
+        (s.sequential.estimate, s.sequential.lower, s.sequential.upper), rel=1e-9
+    )
+    # The interval narrows as labels arrive.
+    width = curve.upper - curve.lower
+    assert np.nanmean(width[-100:]) < np.nanmean(width[200:300])
+
+
+def test_report_on_degenerate_input(tmp_path: Path) -> None:
+    path = render_report([], {"v1": 0.5, "v2": 0.5}, CFG, tmp_path, title="Empty")
+    text = path.read_text(encoding="utf-8")
+    assert "keep_collecting" in text and "—" in text
+    for name in PNGS:
+        with Image.open(tmp_path / name) as img:
+            img.verify()
