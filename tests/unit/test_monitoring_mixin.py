@@ -249,3 +249,29 @@ def test_only_contract_metrics_are_queried_and_all_are_documented(
     )
     documented = set(re.findall(r"^\| `([a-z_]+)`", METRICS_DOC.read_text(), re.M))
     assert documented >= CONTRACT_METRICS, CONTRACT_METRICS - documented
+
+
+def test_compose_prometheus_and_grafana_provisioning_agree_with_the_mixin(
+    alerts: list[dict[str, Any]],
+) -> None:
+    prometheus = yaml.safe_load(
+        (REPO_ROOT / "prometheus" / "prometheus.yml").read_text()
+    )
+    jobs = {c["job_name"]: c for c in prometheus["scrape_configs"]}
+    targets = jobs["churn-ab"]["static_configs"][0]["targets"]
+    assert targets == ["churn-ab:3000"]
+    # The alerts select the job the compose Prometheus scrapes.
+    target_down = next(a for a in alerts if a["alert"] == "ChurnAbTargetDown")
+    assert target_down["expr"] == 'up{job="churn-ab"} == 0'
+    assert sorted(prometheus["rule_files"]) == sorted(f"rules/{n}" for n in RULE_FILES)
+
+    datasource = yaml.safe_load(
+        (PROVISIONING / "datasources" / "prometheus.yml").read_text()
+    )["datasources"][0]
+    assert datasource["type"] == "prometheus"
+    assert datasource["url"] == "http://prometheus:9090"
+    provider = yaml.safe_load(
+        (PROVISIONING / "dashboards" / "churn-ab.yml").read_text()
+    )["providers"][0]
+    assert provider["type"] == "file"
+    assert provider["options"]["path"] == "/var/lib/grafana/dashboards/churn-ab"
