@@ -157,4 +157,6 @@ def delong_paired(
     cov = np.cov(v10) / n1 + np.cov(v01) / n0
     auc = v10.mean(axis=1)
     var = float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1])
+    if var <= 1e-12 * float(cov[0, 0] + cov[1, 1]):
+        var = 0.0  # identical rankings: what is left is rounding noise
     return _z_result(method, float(auc[0] - auc[1]), var, alpha)
