@@ -2,7 +2,9 @@
 
 A `prometheus` process (1 s scrape and rule evaluation, loopback port, temporary
 storage) scrapes `bento_server` while this module sends /predict traffic that
-lands on both variants, plus some invalid requests. Then every expression of
+lands on both variants, some invalid requests, and churn labels posted to
+/feedback for some answers (plus a duplicate, a conflicting and an unknown
+one). Then every expression of
 every dashboard panel and every recording rule, read from the rendered files
 (never retyped here), is evaluated through the Prometheus HTTP API and checked
 against the expectation table below. The tables must name every panel query and
@@ -135,14 +137,19 @@ DASHBOARD_EXPECTATIONS: dict[tuple[str, str], Expect] = {
         "endpoint",
         "outcome",
         present={
-            "endpoint": frozenset({"predict"}),
+            "endpoint": frozenset({"predict", "feedback"}),
             "outcome": frozenset({"success", "client_error"}),
         },
     ),
     ("Server error ratio by endpoint", "A"): _e(
-        "endpoint", present={"endpoint": frozenset({"predict"})}
+        "endpoint", present={"endpoint": frozenset({"predict", "feedback"})}
     ),
-    ("Errors by kind", "A"): _e("kind", present={"kind": frozenset({"validation"})}),
+    ("Errors by kind", "A"): _e(
+        "kind",
+        data=False,
+        why="nothing here provokes an error the service counts: invalid bodies "
+        "are refused by BentoML's input validation before the service code",
+    ),
     ("Fallback rate", "A"): _e(
         "experiment",
         "from_variant",
@@ -155,17 +162,20 @@ DASHBOARD_EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("Canary rollbacks", "A"): _e("experiment", **EXP),
     ("Experiment epoch", "A"): _e("experiment", **EXP),
     ("Experiment mode", "A"): _e("experiment", "mode", **EXP),
-    ("Brier score per variant", "A"): _e(
-        "experiment", "variant", data=False, why="absent until labels exist"
-    ),
+    # The fixture labels 40 answers of each variant, both classes.
+    ("Brier score per variant", "A"): _e("experiment", "variant", **BOTH_V),
     ("ROC AUC per variant", "A"): _e(
-        "experiment", "variant", data=False, why="absent until labels exist"
+        "experiment",
+        "variant",
+        data=False,
+        why="the service may need more labels per class than this test posts",
     ),
-    ("Labelled exposures per variant", "A"): _e(
-        "experiment", "variant", data=False, why="may be absent until labels exist"
-    ),
+    ("Labelled exposures per variant", "A"): _e("experiment", "variant", **BOTH_V),
     ("Feedback outcomes", "A"): _e(
-        "outcome", data=False, why="this test posts no feedback"
+        "outcome",
+        present={
+            "outcome": frozenset({"accepted", "duplicate", "conflict", "unknown_id"})
+        },
     ),
     ("Model service reachable", "A"): _e("variant", **BOTH_V),
     ("Deployed models", "A"): _e("variant", "tag", "algorithm", **BOTH_V),
@@ -243,6 +253,9 @@ class Traffic:
     answered: Counter[str] = field(default_factory=Counter)
     rejected: int = 0
     unexpected: list[str] = field(default_factory=list)
+    # (request_id, model_version) of the answers, for feedback.
+    exposures: list[tuple[str, str]] = field(default_factory=list)
+    feedback_status: Counter[int] = field(default_factory=Counter)
 
     def send(self, client: httpx.Client, i: int) -> None:
         if i % 10 == 9:
@@ -260,9 +273,35 @@ class Traffic:
             else:
                 self.unexpected.append(f"invalid body -> {resp.status_code}")
         elif resp.status_code == 200:
-            self.answered[resp.json()["model_version"]] += 1
+            answer = resp.json()
+            self.answered[answer["model_version"]] += 1
+            self.exposures.append((answer["request_id"], answer["model_version"]))
         else:
             self.unexpected.append(f"{resp.status_code}: {resp.text[:200]}")
+
+    def label(self, client: httpx.Client, per_variant: int = 40) -> None:
+        """Post churn labels for some answers of each variant, alternating the
+        class so each variant has both; then one duplicate, one conflicting
+        label and one unknown request id, which the service must refuse."""
+        by_variant: dict[str, list[str]] = {}
+        for request_id, variant in self.exposures:
+            by_variant.setdefault(variant, []).append(request_id)
+        first = None
+        for ids in by_variant.values():
+            for k, request_id in enumerate(ids[:per_variant]):
+                self._feedback(client, request_id, churned=k % 2 == 0)
+                first = first or (request_id, k % 2 == 0)
+        assert first is not None, "no answers to label"
+        request_id, churned = first
+        self._feedback(client, request_id, churned=churned)  # duplicate
+        self._feedback(client, request_id, churned=not churned)  # conflict
+        self._feedback(client, "no-such-request-id", churned=True)  # unknown_id
+
+    def _feedback(self, client: httpx.Client, request_id: str, churned: bool) -> None:
+        resp = client.post(
+            "/feedback", json={"request_id": request_id, "churned": churned}
+        )
+        self.feedback_status[resp.status_code] += 1
 
 
 @dataclass
@@ -308,6 +347,7 @@ def live(bento_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                     traffic.send(c, j)
 
         burst = Counter(traffic.answered)
+        traffic.label(client)
         worker = threading.Thread(target=trickle, args=(i,), daemon=True)
         worker.start()
         try:
@@ -378,6 +418,10 @@ def test_traffic_reached_both_variants_and_was_scraped(live: Live) -> None:
     assert not live.traffic.unexpected, live.traffic.unexpected[:5]
     assert set(live.burst) == VARIANTS, live.burst
     assert live.traffic.rejected > 0
+    # Labels: accepted or duplicate (200), one conflict (409), one unknown (404).
+    status = live.traffic.feedback_status
+    assert status[409] == 1 and status[404] == 1, status
+    assert set(status) == {200, 404, 409}, status
     scraped = {
         s["metric"]["model_version"]: float(s["value"][1])
         for s in live.prometheus.query(
