@@ -1,0 +1,192 @@
+"""deploy/deploy.sh: the dry run prints the whole command sequence and runs
+nothing; the host-side snippets it sends keep a working rollback record."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import tarfile
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "deploy" / "deploy.sh"
+
+
+def _oci_archive(path: Path, ref: str) -> Path:
+    """A minimal OCI layout tar whose index names ``ref`` (as buildah push writes)."""
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": "sha256:" + "0" * 64,
+                "size": 1,
+                "annotations": {"org.opencontainers.image.ref.name": ref},
+            }
+        ],
+    }
+    with tarfile.open(path, "w") as tar:
+        for name, body in (
+            ("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
+            ("index.json", json.dumps(index).encode()),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, BytesIO(body))
+    return path
+
+
+@pytest.fixture
+def trap_bin(tmp_path: Path) -> Path:
+    """ssh/scp stand-ins that record any call: a dry run must make none."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("ssh", "scp"):
+        stub = bin_dir / tool
+        stub.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{tmp_path}/calls"\nexit 1\n')
+        stub.chmod(0o755)
+    return bin_dir
+
+
+def _run(*args: str, trap_bin: Path) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"PATH": f"{trap_bin}:{os.environ['PATH']}"}
+    return subprocess.run(
+        [str(SCRIPT), *args], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def _commands(stdout: str) -> list[list[str]]:
+    return [
+        shlex.split(line[2:]) for line in stdout.splitlines() if line.startswith("+ ")
+    ]
+
+
+def test_dry_run_prints_the_deploy_sequence_and_runs_nothing(
+    tmp_path: Path, trap_bin: Path
+) -> None:
+    archive = _oci_archive(tmp_path / "churn-ab.oci.tar", "localhost/churn-ab:v42")
+    result = _run(
+        "ops@prod-1", "--archive", str(archive), "--dry-run", trap_bin=trap_bin
+    )
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "calls").exists(), (tmp_path / "calls").read_text()
+
+    commands = _commands(result.stdout)
+    programs = [c[0] for c in commands]
+    assert programs == ["ssh", "scp", "scp", "scp", "scp", "ssh", "ssh", "ssh", "ssh"]
+    for command in commands:
+        assert "ops@prod-1" in command or any(
+            a.startswith("ops@prod-1:") for a in command
+        )
+        assert "BatchMode=yes" in command
+    remote = [c[-1] for c in commands if c[0] == "ssh"]
+    copies = [c for c in commands if c[0] == "scp"]
+
+    assert "secrets.env" in remote[0] and "mkdir -p" in remote[0]
+    sources = [Path(a) for c in copies for a in c[1:-1] if a.startswith("/")]
+    assert REPO / "deploy" / "compose.yaml" in sources
+    assert REPO / "prometheus" in sources
+    assert REPO / "grafana" / "provisioning" in sources
+    assert REPO / "grafana" / "dashboards" in sources
+    assert all(src.exists() for src in sources)
+    # The archive is copied, then loaded from exactly where it was copied to.
+    archive_copy = next(c for c in copies if c[-2] == str(archive))
+    remote_path = archive_copy[-1].split(":", 1)[1]
+    assert remote[1].startswith(f"podman load -i {remote_path}")
+    assert "localhost/churn-ab:v42" in remote[2] and "image.previous" in remote[2]
+    assert "podman-compose -f compose.yaml up -d" in remote[3]
+    assert "/readyz" in remote[4]
+    assert "http://127.0.0.1:3001" in result.stdout  # Grafana URL is printed
+
+
+def test_docker_engine_uses_docker_load_and_compose_plugin(
+    tmp_path: Path, trap_bin: Path
+) -> None:
+    archive = _oci_archive(tmp_path / "a.tar", "churn-ab:v7")
+    result = _run(
+        "h",
+        "--archive",
+        str(archive),
+        "--engine",
+        "docker",
+        "--dry-run",
+        trap_bin=trap_bin,
+    )
+    assert result.returncode == 0, result.stderr
+    remote = [c[-1] for c in _commands(result.stdout) if c[0] == "ssh"]
+    assert remote[1].startswith("docker load -i ")
+    assert "docker compose -f compose.yaml up -d" in remote[3]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "Usage"),
+        (("h", "--engine", "lxc"), "--engine"),
+        (("h", "--archive", "/nonexistent.tar"), "no archive"),
+    ],
+)
+def test_bad_invocations_fail(
+    args: tuple[str, ...], message: str, trap_bin: Path
+) -> None:
+    result = _run(*args, "--dry-run", trap_bin=trap_bin)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_unversioned_archive_is_refused(tmp_path: Path, trap_bin: Path) -> None:
+    # A rollback needs two distinct tags; :latest would overwrite the previous one.
+    archive = _oci_archive(tmp_path / "a.tar", "localhost/churn-ab:latest")
+    result = _run("h", "--archive", str(archive), "--dry-run", trap_bin=trap_bin)
+    assert result.returncode != 0
+    assert "versioned" in result.stderr
+
+
+def _host_snippet(host_dir: Path, *args: str, index: int, trap_bin: Path) -> str:
+    result = _run("h", "--dir", str(host_dir), "--dry-run", *args, trap_bin=trap_bin)
+    assert result.returncode == 0, result.stderr
+    return [c[-1] for c in _commands(result.stdout) if c[0] == "ssh"][index]
+
+
+def test_record_and_rollback_snippets_swap_images_on_the_host(
+    tmp_path: Path, trap_bin: Path
+) -> None:
+    """Runs the exact shell the script would send over ssh, here in a temp dir."""
+    host_dir = tmp_path / "host"
+    (host_dir / "deploy").mkdir(parents=True)
+    state = host_dir / "deploy"
+
+    def deploy(ref: str) -> None:
+        archive = _oci_archive(tmp_path / f"{ref.rsplit(':', 1)[1]}.tar", ref)
+        snippet = _host_snippet(
+            host_dir, "--archive", str(archive), index=2, trap_bin=trap_bin
+        )
+        subprocess.run(["sh", "-c", snippet], check=True, cwd="/")
+
+    def rollback() -> subprocess.CompletedProcess[str]:
+        snippet = _host_snippet(host_dir, "--rollback", index=0, trap_bin=trap_bin)
+        return subprocess.run(
+            ["sh", "-c", snippet], capture_output=True, text=True, cwd="/", check=False
+        )
+
+    deploy("localhost/churn-ab:one")
+    assert (state / "image.current").read_text().strip() == "localhost/churn-ab:one"
+    assert not (state / "image.previous").exists()
+    refused = rollback()
+    assert refused.returncode != 0 and "no previous image" in refused.stderr
+
+    deploy("localhost/churn-ab:two")
+    deploy("localhost/churn-ab:two")  # a re-deploy must not lose the rollback target
+    assert (state / "image.previous").read_text().strip() == "localhost/churn-ab:one"
+    assert "CHURN_AB_IMAGE=localhost/churn-ab:two" in (state / ".env").read_text()
+
+    assert rollback().returncode == 0
+    assert (state / "image.current").read_text().strip() == "localhost/churn-ab:one"
+    assert (state / "image.previous").read_text().strip() == "localhost/churn-ab:two"
+    env_lines = (state / ".env").read_text().splitlines()
+    assert env_lines == ["CHURN_AB_IMAGE=localhost/churn-ab:one", "CHURN_AB_PORT=3000"]
