@@ -106,13 +106,15 @@ class ExposureArrays:
             return np.array(values, dtype=np.int64)
 
         def strings(name: str) -> NDArray[np.str_]:
-            # Few distinct values: code them in Python, expand with numpy.
-            codes: dict[str, int] = {}
+            # Few distinct values: code them through a dict, expand with numpy.
+            values = col(name)
+            codes: dict[object, int] = {}
             idx = np.fromiter(
-                (codes.setdefault(str(v or ""), len(codes)) for v in col(name)),
+                map(lambda v: codes.setdefault(v, len(codes)), values),
                 np.int64,
+                count=len(values),
             )
-            names = np.array(list(codes) or [""], dtype=str)
+            names = np.array([str(k or "") for k in codes] or [""], dtype=str)
             return names[idx]
 
         return cls(
