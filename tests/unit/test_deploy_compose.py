@@ -91,13 +91,15 @@ def test_publish_address_and_ports_can_be_overridden() -> None:
     assert compose["services"]["churn-ab"]["ports"] == ["0.0.0.0:8080:3000"]
 
 
-def test_admin_token_is_passed_through_never_set() -> None:
+@pytest.mark.parametrize("name", ["CHURN_AB_ADMIN_TOKEN", "CHURN_AB_LEDGER_URL"])
+def test_secrets_are_passed_through_never_set(name: str) -> None:
     raw_text = COMPOSE_FILE.read_text()
     env = _interpolated(REQUIRED_ENV)["services"]["churn-ab"]["environment"]
     # A key without a value takes the caller's environment variable, if any.
-    assert env["CHURN_AB_ADMIN_TOKEN"] is None
-    assert "CHURN_AB_ADMIN_TOKEN:" in raw_text
-    assert "CHURN_AB_ADMIN_TOKEN: $" not in raw_text
+    assert env[name] is None
+    assert f"{name}:\n" in raw_text
+    given = _interpolated(REQUIRED_ENV | {name: "from-the-shell"})
+    assert given["services"]["churn-ab"]["environment"][name] is None
 
 
 def test_every_service_has_a_healthcheck() -> None:
@@ -109,10 +111,8 @@ def test_every_service_has_a_healthcheck() -> None:
 def test_ledger_lives_on_a_named_volume_and_is_configurable() -> None:
     raw = _raw()
     api = raw["services"]["churn-ab"]
-    assert "${CHURN_AB_LEDGER_URL:-" in api["environment"]["CHURN_AB_LEDGER_URL"]
-    ledger_url = _interpolated(REQUIRED_ENV)["services"]["churn-ab"]["environment"][
-        "CHURN_AB_LEDGER_URL"
-    ]
+    assert "${CHURN_AB_LEDGER_PATH:-" in api["environment"]["CHURN_AB_LEDGER_PATH"]
+    env = _interpolated(REQUIRED_ENV)["services"]["churn-ab"]["environment"]
     named = {
         target: source
         for name, source, target in _mounts(raw)
@@ -120,10 +120,10 @@ def test_ledger_lives_on_a_named_volume_and_is_configurable() -> None:
     }
     assert "/home/bentoml/var" in named
     assert named["/home/bentoml/var"] in raw["volumes"]
-    assert "/home/bentoml/var/" in ledger_url
-    env = REQUIRED_ENV | {"CHURN_AB_LEDGER_URL": "postgresql://ledger-db/churn"}
-    overridden = _interpolated(env)["services"]["churn-ab"]["environment"]
-    assert overridden["CHURN_AB_LEDGER_URL"] == "postgresql://ledger-db/churn"
+    assert env["CHURN_AB_LEDGER_PATH"].startswith("/home/bentoml/var/")
+    moved = REQUIRED_ENV | {"CHURN_AB_LEDGER_PATH": "/home/bentoml/var/other.sqlite3"}
+    overridden = _interpolated(moved)["services"]["churn-ab"]["environment"]
+    assert overridden["CHURN_AB_LEDGER_PATH"] == "/home/bentoml/var/other.sqlite3"
 
 
 def test_named_volumes_are_declared() -> None:
