@@ -34,7 +34,7 @@ from ab_router.statistics import (
     DifferenceResult,
     ExperimentSummary,
     ExposureArrays,
-    summarize_experiment,
+    summarize_arrays,
 )
 from ab_router.statistics.experiment import PAIRED
 from ab_router.statistics.quality import brier_losses
@@ -387,10 +387,10 @@ def render_report(
     """Write ``report.md`` and its PNG plots into ``out_dir``; return its path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = summarize_experiment(
-        exposures, weights, config, champion=champion, challenger=challenger
-    )
     arrays = ExposureArrays.from_exposures(exposures)
+    summary = summarize_arrays(
+        arrays, weights, config, champion=champion, challenger=challenger
+    )
     images = {
         "difference": "brier_difference.png",
         "latency": "latency.png",

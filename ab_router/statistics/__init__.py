@@ -34,6 +34,7 @@ from ab_router.statistics.experiment import (
     Comparison,
     ExperimentSummary,
     ExposureArrays,
+    summarize_arrays,
     summarize_experiment,
 )
 from ab_router.statistics.paired import mcnemar_test, paired_t_test
@@ -104,6 +105,7 @@ __all__ = [
     "mixture_rho",
     "paired_t_test",
     "srm_test",
+    "summarize_arrays",
     "summarize_experiment",
     "to_jsonable",
     "two_proportion_test",

@@ -23,7 +23,6 @@ and log loss, positive is better for accuracy and ROC AUC.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
@@ -62,8 +61,14 @@ PAIRED = "paired"
 
 @dataclass(frozen=True)
 class ExposureArrays:
-    """Column arrays of a list of exposures (one pass per field)."""
+    """Column arrays of exposures: what the statistics actually read.
 
+    Build it with :meth:`from_exposures`, or directly from a columnar query
+    (one array per field, same length) to skip creating 100k objects.
+    """
+
+    experiment: NDArray[np.str_]
+    epoch: NDArray[np.int64]
     variant: NDArray[np.str_]
     assigned: NDArray[np.str_]
     mode: NDArray[np.str_]
@@ -81,9 +86,10 @@ class ExposureArrays:
     @classmethod
     def from_exposures(cls, exposures: Sequence[Exposure]) -> ExposureArrays:
         fields = (
-            "variant", "assigned_variant", "mode", "fallback", "churn_probability",
-            "prediction", "latency_ms", "created_at", "label", "labelled_at",
-            "shadow_variant", "shadow_probability", "shadow_prediction",
+            "experiment", "epoch", "variant", "assigned_variant", "mode",
+            "fallback", "churn_probability", "prediction", "latency_ms",
+            "created_at", "label", "labelled_at", "shadow_variant",
+            "shadow_probability", "shadow_prediction",
         )  # fmt: skip
         # One C-level pass for attribute access, then one transpose: about 4x
         # faster than a comprehension per field at 100k rows.
@@ -118,6 +124,8 @@ class ExposureArrays:
             return names[idx]
 
         return cls(
+            experiment=strings("experiment"),
+            epoch=ints("epoch"),
             variant=strings("variant"),
             assigned=strings("assigned_variant"),
             mode=strings("mode"),
@@ -215,9 +223,26 @@ def summarize_experiment(
     Pass the exposures of one epoch: the weights must have been constant
     over them for the SRM check and the comparison to be meaningful.
     """
-    a = ExposureArrays.from_exposures(exposures)
-    modes = Counter(a.mode.tolist())
-    mode = modes.most_common(1)[0][0] if modes else None
+    return summarize_arrays(
+        ExposureArrays.from_exposures(exposures),
+        weights,
+        config,
+        champion=champion,
+        challenger=challenger,
+    )
+
+
+def summarize_arrays(
+    a: ExposureArrays,
+    weights: Mapping[str, float],
+    config: DecisionConfig,
+    *,
+    champion: str = "v1",
+    challenger: str = "v2",
+) -> ExperimentSummary:
+    """:func:`summarize_experiment` on exposures already in column form."""
+    modes = _counts(a.mode)
+    mode = max(modes, key=lambda m: modes[m]) if modes else None
     ok = ~a.fallback
     paired_mask = a.paired_rows(champion, challenger)
     design = PAIRED if mode == Mode.SHADOW and paired_mask.any() else INDEPENDENT
@@ -340,16 +365,16 @@ def summarize_experiment(
         challenger=challenger,
     )
 
-    experiments = sorted({x.experiment for x in exposures})
+    experiments = sorted(set(a.experiment.tolist()))
     return ExperimentSummary(
         experiment=experiments[0] if len(experiments) == 1 else None,
-        epochs=tuple(sorted({x.epoch for x in exposures})),
+        epochs=tuple(int(e) for e in np.unique(a.epoch)),
         mode=mode,
         design=design,
         champion=champion,
         challenger=challenger,
         weights={k: float(v) for k, v in weights.items()},
-        total_exposures=len(exposures),
+        total_exposures=int(a.fallback.size),
         exposures=_counts(a.variant[ok]),
         assigned=assigned,
         fallbacks=_counts(a.assigned[a.fallback]),
@@ -368,5 +393,6 @@ __all__ = [
     "Comparison",
     "ExperimentSummary",
     "ExposureArrays",
+    "summarize_arrays",
     "summarize_experiment",
 ]
