@@ -1,0 +1,157 @@
+"""Helpers for the image test: commands with timings, free ports, readiness
+polling, the deploy storage environment, and undoing podman's firewall rules.
+
+netavark (podman's network backend) adds NAT/forward chains for published
+ports and keeps some after the last container is gone. The test snapshots the
+rule set before it starts a container and removes exactly what appeared since,
+so it leaves the host's own firewall as it found it.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+# Names of everything this test creates start with it, so the final check can
+# find leftovers without touching anybody else's containers.
+PREFIX = "churn-ab-imagetest"
+READY_DEADLINE_S = 180.0
+
+TIMINGS: dict[str, float] = {}
+
+
+def timed(step: str, argv: list[str], env: dict[str, str], **kw: object) -> str:
+    """Run a command, record its wall time, fail the test with its output."""
+    started = time.monotonic()
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
+    TIMINGS[step] = TIMINGS.get(step, 0.0) + time.monotonic() - started
+    if result.returncode != 0:
+        pytest.fail(
+            f"{step}: {' '.join(argv)} exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-8000:]}"
+        )
+    return str(result.stdout)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(base_url: str, is_alive: object) -> float:
+    """Poll /readyz; returns seconds waited. ``is_alive()`` stops early on a crash."""
+    started = time.monotonic()
+    while time.monotonic() - started < READY_DEADLINE_S:
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                return time.monotonic() - started
+        except httpx.TransportError:
+            pass
+        if callable(is_alive) and not is_alive():
+            break
+        time.sleep(0.5)
+    return -1.0
+
+
+@dataclass
+class Tools:
+    """Environment for buildah/podman with the deploy scripts' private storage."""
+
+    env: dict[str, str]
+    created_images: list[str] = field(default_factory=list)
+
+    def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            list(argv), env=self.env, capture_output=True, text=True
+        )
+        if check and result.returncode != 0:
+            pytest.fail(
+                f"{' '.join(argv)} exited {result.returncode}:\n"
+                f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+            )
+        return result
+
+    def image_exists(self, ref: str) -> bool:
+        return (
+            self.run(
+                "buildah", "inspect", "--type", "image", ref, check=False
+            ).returncode
+            == 0
+        )
+
+
+@dataclass
+class Running:
+    base_url: str
+    name: str
+    startup_s: float
+
+
+TABLES = ("filter", "nat", "mangle")
+TOOLS = ("iptables", "ip6tables")
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    """``-N`` chains and ``-A`` rules per (tool, table), as ``iptables -S`` prints."""
+
+    chains: frozenset[tuple[str, str, str]]
+    rules: tuple[tuple[str, str, str], ...]
+
+
+def _listing(tool: str, table: str) -> list[str]:
+    result = subprocess.run(
+        [tool, "-w", "-t", table, "-S"], capture_output=True, text=True, check=False
+    )
+    # A table the kernel does not have is simply empty for our purpose.
+    return result.stdout.splitlines() if result.returncode == 0 else []
+
+
+def snapshot_firewall() -> Ruleset:
+    chains: set[tuple[str, str, str]] = set()
+    rules: list[tuple[str, str, str]] = []
+    for tool in TOOLS:
+        if shutil.which(tool) is None:
+            continue
+        for table in TABLES:
+            for line in _listing(tool, table):
+                if line.startswith("-N "):
+                    chains.add((tool, table, line[3:]))
+                elif line.startswith("-A "):
+                    rules.append((tool, table, line[3:]))
+    return Ruleset(frozenset(chains), tuple(rules))
+
+
+def restore_firewall(before: Ruleset) -> Ruleset:
+    """Delete rules and chains added since ``before``; return what is left over."""
+    now = snapshot_firewall()
+    old_rules = set(before.rules)
+    # Rules first (they may jump to the new chains), last-added first.
+    for tool, table, rule in reversed(now.rules):
+        if (tool, table, rule) not in old_rules:
+            subprocess.run(
+                [tool, "-w", "-t", table, "-D", *shlex.split(rule)],
+                capture_output=True,
+                check=False,
+            )
+    for tool, table, chain in sorted(now.chains - before.chains):
+        subprocess.run([tool, "-w", "-t", table, "-F", chain], check=False)
+        subprocess.run(
+            [tool, "-w", "-t", table, "-X", chain], capture_output=True, check=False
+        )
+    after = snapshot_firewall()
+    return Ruleset(
+        after.chains - before.chains,
+        tuple(r for r in after.rules if r not in old_rules),
+    )
