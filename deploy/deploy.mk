@@ -4,8 +4,9 @@
 
 DEPLOY_PYTHON ?= .venv/bin/python
 DEPLOY_ARCHIVE ?= deploy/.work/churn-ab.oci.tar
-# Host for `make deploy HOST=user@host`.
-HOST ?=
+# ssh destination for `make deploy DEPLOY_HOST=user@host` (not HOST: some
+# shells export that as the machine's own name).
+DEPLOY_HOST ?=
 
 .PHONY: base-image image image-archive image-test compose-check k8s-check deploy deploy-dry-run rollback
 
@@ -33,16 +34,16 @@ compose-check:
 k8s-check:
 	$(DEPLOY_PYTHON) -m pytest tests/unit/test_deploy_k8s.py -q
 
-## deploy: ship $(DEPLOY_ARCHIVE) to HOST and start the stack there
+## deploy: ship $(DEPLOY_ARCHIVE) to DEPLOY_HOST and start the stack there
 deploy:
-	@test -n "$(HOST)" || { echo "usage: make deploy HOST=user@host" >&2; exit 2; }
-	deploy/deploy.sh $(HOST) --archive $(DEPLOY_ARCHIVE)
+	@test -n "$(DEPLOY_HOST)" || { echo "usage: make deploy DEPLOY_HOST=user@host" >&2; exit 2; }
+	deploy/deploy.sh $(DEPLOY_HOST) --archive $(DEPLOY_ARCHIVE)
 
 deploy-dry-run:
-	@test -n "$(HOST)" || { echo "usage: make deploy-dry-run HOST=user@host" >&2; exit 2; }
-	deploy/deploy.sh $(HOST) --archive $(DEPLOY_ARCHIVE) --dry-run
+	@test -n "$(DEPLOY_HOST)" || { echo "usage: make deploy-dry-run DEPLOY_HOST=user@host" >&2; exit 2; }
+	deploy/deploy.sh $(DEPLOY_HOST) --archive $(DEPLOY_ARCHIVE) --dry-run
 
-## rollback: point HOST back at the image that ran before the last deploy
+## rollback: point DEPLOY_HOST back at the image that ran before the last deploy
 rollback:
-	@test -n "$(HOST)" || { echo "usage: make rollback HOST=user@host" >&2; exit 2; }
-	deploy/deploy.sh $(HOST) --rollback
+	@test -n "$(DEPLOY_HOST)" || { echo "usage: make rollback DEPLOY_HOST=user@host" >&2; exit 2; }
+	deploy/deploy.sh $(DEPLOY_HOST) --rollback
