@@ -1,0 +1,499 @@
+"""The experiment ledger: every exposure, label and change, shared by all workers.
+
+SQLite in WAL mode is the embedded default. A write returns only after its
+transaction commits, and WAL with ``synchronous=NORMAL`` survives the writing
+process being SIGKILLed (the WAL frames are already in the OS), so an answered
+request is never lost to a worker crash. Nothing is ever deleted: a reset
+starts a new epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from ab_router.config import ExperimentConfig
+from ab_router.errors import (
+    ConflictingLabelError,
+    LedgerUnavailableError,
+    UnknownRequestError,
+)
+from ab_router.records import Exposure, Mode, Transition, UnitKind
+from ab_router.state import NOT_IN_CANARY, ExperimentState
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS experiments (
+    name TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    seed_config TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    canary_stage INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS transitions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    experiment TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    weights TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    actor TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS exposures (
+    request_id TEXT PRIMARY KEY,
+    experiment TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    assigned_variant TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    unit_kind TEXT NOT NULL,
+    unit_id TEXT,
+    mode TEXT NOT NULL,
+    churn_probability REAL NOT NULL,
+    prediction INTEGER NOT NULL,
+    latency_ms REAL NOT NULL,
+    created_at REAL NOT NULL,
+    fallback INTEGER NOT NULL,
+    shadow_variant TEXT,
+    shadow_probability REAL,
+    shadow_prediction INTEGER,
+    label INTEGER,
+    labelled_at REAL,
+    observed_at REAL
+);
+CREATE INDEX IF NOT EXISTS exposures_by_epoch ON exposures (experiment, epoch);
+CREATE INDEX IF NOT EXISTS exposures_by_unit ON exposures (unit_id, created_at);
+"""
+
+_EXPOSURE_COLUMNS = (
+    "request_id, experiment, epoch, assigned_variant, variant, unit_kind, unit_id, "
+    "mode, churn_probability, prediction, latency_ms, created_at, fallback, "
+    "shadow_variant, shadow_probability, shadow_prediction, label, labelled_at"
+)
+
+
+class LabelOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class LabelResult:
+    request_id: str
+    outcome: LabelOutcome
+
+
+class SqliteLedger:
+    """One connection per process, guarded by a lock for the thread pool."""
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 10_000) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._connection = sqlite3.connect(
+            self.path,
+            timeout=busy_timeout_ms / 1000,
+            isolation_level=None,  # explicit BEGIN/COMMIT below
+            check_same_thread=False,
+        )
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("PRAGMA synchronous=NORMAL")
+        self._connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        with self._lock:
+            self._connection.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+    # -- transactions --------------------------------------------------------
+
+    def _write(self, statements: Iterable[tuple[str, Sequence[object]]]) -> None:
+        """Run statements in one IMMEDIATE transaction and commit."""
+        with self._lock:
+            cursor = self._connection.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                for sql, params in statements:
+                    cursor.execute(sql, params)
+                cursor.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._connection.in_transaction:
+                    self._connection.rollback()
+                raise LedgerUnavailableError(
+                    f"the experiment ledger could not commit: {exc}"
+                ) from exc
+
+    def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        with self._lock:
+            try:
+                return self._connection.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise LedgerUnavailableError(
+                    f"the experiment ledger could not be read: {exc}"
+                ) from exc
+
+    # -- experiment state ----------------------------------------------------
+
+    def ensure_experiment(
+        self, config: ExperimentConfig, *, actor: str = "startup"
+    ) -> ExperimentState:
+        """Create the experiment, or keep its stored state across restarts.
+
+        Runtime changes (admin API) survive a restart. If the configuration
+        the service starts with differs from the one the stored state was
+        seeded from, the operator changed it deliberately: it is applied and
+        recorded as a transition.
+        """
+        seed = json.dumps(config.to_dict(), sort_keys=True)
+        now = time.time()
+        with self._lock:
+            cursor = self._connection.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                row = cursor.execute(
+                    "SELECT seed_config FROM experiments WHERE name = ?",
+                    (config.name,),
+                ).fetchone()
+                stage = 0 if config.mode is Mode.CANARY else NOT_IN_CANARY
+                weights = json.dumps(dict(config.weights), sort_keys=True)
+                if row is None:
+                    cursor.execute(
+                        "INSERT INTO experiments VALUES (?, ?, ?, 1, ?, 1, ?)",
+                        (config.name, seed, seed, stage, now),
+                    )
+                    cursor.execute(
+                        "INSERT INTO transitions (experiment, epoch, kind, reason, "
+                        "weights, created_at, actor) VALUES (?, 1, ?, ?, ?, ?, ?)",
+                        (
+                            config.name,
+                            "created",
+                            "experiment created from the start-up configuration",
+                            weights,
+                            now,
+                            actor,
+                        ),
+                    )
+                elif row[0] != seed:
+                    cursor.execute(
+                        "UPDATE experiments SET config = ?, seed_config = ?, "
+                        "canary_stage = ?, version = version + 1, updated_at = ? "
+                        "WHERE name = ?",
+                        (seed, seed, stage, now, config.name),
+                    )
+                    cursor.execute(
+                        "INSERT INTO transitions (experiment, epoch, kind, reason, "
+                        "weights, created_at, actor) SELECT name, epoch, ?, ?, ?, ?, ? "
+                        "FROM experiments WHERE name = ?",
+                        (
+                            "reconfigured",
+                            "start-up configuration differs from the stored one",
+                            weights,
+                            now,
+                            actor,
+                            config.name,
+                        ),
+                    )
+                cursor.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._connection.in_transaction:
+                    self._connection.rollback()
+                raise LedgerUnavailableError(
+                    f"the experiment ledger could not be initialised: {exc}"
+                ) from exc
+        return self.state(config.name, config.known_variants)
+
+    def state(self, experiment: str, known_variants: frozenset[str]) -> ExperimentState:
+        rows = self._read(
+            "SELECT config, epoch, canary_stage, version, updated_at "
+            "FROM experiments WHERE name = ?",
+            (experiment,),
+        )
+        if not rows:
+            raise UnknownRequestError(
+                f"experiment {experiment!r} does not exist", field="experiment"
+            )
+        config_json, epoch, stage, version, updated_at = rows[0]
+        config = ExperimentConfig.from_dict(json.loads(config_json), known_variants)
+        return ExperimentState(config, int(epoch), int(stage), int(version), updated_at)
+
+    def state_version(self, experiment: str) -> int:
+        """A cheap read workers poll to notice changes made by other workers."""
+        rows = self._read(
+            "SELECT version FROM experiments WHERE name = ?", (experiment,)
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def change_state(
+        self,
+        state: ExperimentState,
+        *,
+        config: ExperimentConfig,
+        canary_stage: int,
+        new_epoch: bool,
+        kind: str,
+        reason: str,
+        actor: str,
+    ) -> bool:
+        """Apply a change if nobody else changed the experiment meanwhile.
+
+        Returns False when another worker changed it first (its version moved
+        on): the caller re-reads the state and decides again, so two workers
+        can never both roll a canary forward from the same stage.
+        """
+        now = time.time()
+        epoch = state.epoch + 1 if new_epoch else state.epoch
+        effective = ExperimentState(config, epoch, canary_stage, 0, now)
+        weights = json.dumps(effective.effective_weights, sort_keys=True)
+        with self._lock:
+            cursor = self._connection.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                cursor.execute(
+                    "UPDATE experiments SET config = ?, epoch = ?, canary_stage = ?, "
+                    "version = version + 1, updated_at = ? "
+                    "WHERE name = ? AND version = ?",
+                    (
+                        json.dumps(config.to_dict(), sort_keys=True),
+                        epoch,
+                        canary_stage,
+                        now,
+                        config.name,
+                        state.version,
+                    ),
+                )
+                if cursor.rowcount != 1:
+                    cursor.execute("ROLLBACK")
+                    return False
+                cursor.execute(
+                    "INSERT INTO transitions (experiment, epoch, kind, reason, "
+                    "weights, created_at, actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (config.name, epoch, kind, reason, weights, now, actor),
+                )
+                cursor.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._connection.in_transaction:
+                    self._connection.rollback()
+                raise LedgerUnavailableError(
+                    f"the experiment ledger could not record the change: {exc}"
+                ) from exc
+        return True
+
+    def transitions(self, experiment: str) -> list[Transition]:
+        rows = self._read(
+            "SELECT experiment, epoch, kind, reason, weights, created_at, actor "
+            "FROM transitions WHERE experiment = ? ORDER BY id",
+            (experiment,),
+        )
+        return [
+            Transition(r[0], int(r[1]), r[2], r[3], json.loads(r[4]), r[5], r[6])
+            for r in rows
+        ]
+
+    def current_weights(self, experiment: str) -> dict[str, float]:
+        rows = self._read(
+            "SELECT weights FROM transitions WHERE experiment = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (experiment,),
+        )
+        return json.loads(rows[0][0]) if rows else {}
+
+    # -- exposures -----------------------------------------------------------
+
+    def record_exposures(self, exposures: Sequence[Exposure]) -> None:
+        """Commit exposures; returns only once they are durable."""
+        placeholders = ", ".join("?" * 18)
+        sql = f"INSERT INTO exposures ({_EXPOSURE_COLUMNS}) VALUES ({placeholders})"
+        self._write((sql, _exposure_row(e)) for e in exposures)
+
+    def record_shadow_scores(
+        self, variant: str, scores: Sequence[tuple[str, float, int]]
+    ) -> None:
+        """Attach the challenger's (request id, probability, prediction)."""
+        self._write(
+            (
+                "UPDATE exposures SET shadow_variant = ?, shadow_probability = ?, "
+                "shadow_prediction = ? WHERE request_id = ?",
+                (variant, probability, prediction, request_id),
+            )
+            for request_id, probability, prediction in scores
+        )
+
+    def exposures(self, experiment: str, epoch: int | None = None) -> list[Exposure]:
+        if epoch is None:
+            rows = self._read(
+                f"SELECT {_EXPOSURE_COLUMNS} FROM exposures WHERE experiment = ? "
+                "ORDER BY created_at",
+                (experiment,),
+            )
+        else:
+            rows = self._read(
+                f"SELECT {_EXPOSURE_COLUMNS} FROM exposures "
+                "WHERE experiment = ? AND epoch = ? ORDER BY created_at",
+                (experiment, epoch),
+            )
+        return [_exposure_from_row(r) for r in rows]
+
+    def count_exposures(self, experiment: str, epoch: int) -> dict[str, int]:
+        rows = self._read(
+            "SELECT variant, COUNT(*) FROM exposures "
+            "WHERE experiment = ? AND epoch = ? GROUP BY variant",
+            (experiment, epoch),
+        )
+        return {variant: int(n) for variant, n in rows}
+
+    def epochs(self, experiment: str) -> list[int]:
+        rows = self._read(
+            "SELECT DISTINCT epoch FROM transitions WHERE experiment = ? "
+            "ORDER BY epoch",
+            (experiment,),
+        )
+        return [int(r[0]) for r in rows]
+
+    # -- feedback ------------------------------------------------------------
+
+    def label_request(
+        self, request_id: str, churned: bool, observed_at: float | None = None
+    ) -> LabelResult:
+        """Join an observed outcome to one exposure, idempotently."""
+        return self._label(
+            "request_id = ?",
+            (request_id,),
+            request_id,
+            churned,
+            observed_at,
+            field="request_id",
+        )
+
+    def label_customer(
+        self,
+        experiment: str,
+        customer_id: str,
+        churned: bool,
+        observed_at: float | None = None,
+    ) -> LabelResult:
+        """Label the customer's latest exposure in the experiment.
+
+        A customer's outcome is one fact; it is joined to the most recent
+        exposure, so each customer counts once in the statistics.
+        """
+        rows = self._read(
+            "SELECT request_id FROM exposures WHERE experiment = ? AND unit_id = ? "
+            "ORDER BY created_at DESC LIMIT 1",
+            (experiment, customer_id),
+        )
+        if not rows:
+            raise UnknownRequestError(
+                f"no exposure recorded for customerID {customer_id!r}",
+                field="customerID",
+            )
+        request_id = rows[0][0]
+        return self._label(
+            "request_id = ?",
+            (request_id,),
+            request_id,
+            churned,
+            observed_at,
+            field="customerID",
+        )
+
+    def _label(
+        self,
+        where: str,
+        params: tuple[object, ...],
+        request_id: str,
+        churned: bool,
+        observed_at: float | None,
+        *,
+        field: str,
+    ) -> LabelResult:
+        label = 1 if churned else 0
+        now = time.time()
+        with self._lock:
+            cursor = self._connection.cursor()
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+                row = cursor.execute(
+                    f"SELECT label FROM exposures WHERE {where}", params
+                ).fetchone()
+                if row is None:
+                    cursor.execute("ROLLBACK")
+                    raise UnknownRequestError(
+                        f"no exposure recorded for request_id {request_id!r}",
+                        field=field,
+                    )
+                if row[0] is not None:
+                    cursor.execute("ROLLBACK")
+                    if int(row[0]) == label:
+                        return LabelResult(request_id, LabelOutcome.DUPLICATE)
+                    raise ConflictingLabelError(
+                        f"request {request_id!r} is already labelled "
+                        f"churned={bool(row[0])}; refusing churned={churned}",
+                        field=field,
+                    )
+                cursor.execute(
+                    f"UPDATE exposures SET label = ?, labelled_at = ?, observed_at = ? "
+                    f"WHERE {where}",
+                    (label, now, observed_at, *params),
+                )
+                cursor.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._connection.in_transaction:
+                    self._connection.rollback()
+                raise LedgerUnavailableError(
+                    f"the experiment ledger could not record the label: {exc}"
+                ) from exc
+        return LabelResult(request_id, LabelOutcome.ACCEPTED)
+
+
+def _exposure_row(e: Exposure) -> tuple[object, ...]:
+    return (
+        e.request_id,
+        e.experiment,
+        e.epoch,
+        e.assigned_variant,
+        e.variant,
+        e.unit_kind.value,
+        e.unit_id,
+        e.mode.value,
+        e.churn_probability,
+        e.prediction,
+        e.latency_ms,
+        e.created_at,
+        int(e.fallback),
+        e.shadow_variant,
+        e.shadow_probability,
+        e.shadow_prediction,
+        e.label,
+        e.labelled_at,
+    )
+
+
+def _exposure_from_row(r: Sequence[object]) -> Exposure:
+    return Exposure(
+        request_id=str(r[0]),
+        experiment=str(r[1]),
+        epoch=int(r[2]),  # type: ignore[call-overload]
+        assigned_variant=str(r[3]),
+        variant=str(r[4]),
+        unit_kind=UnitKind(r[5]),
+        unit_id=None if r[6] is None else str(r[6]),
+        mode=Mode(r[7]),
+        churn_probability=float(r[8]),  # type: ignore[arg-type]
+        prediction=int(r[9]),  # type: ignore[call-overload]
+        latency_ms=float(r[10]),  # type: ignore[arg-type]
+        created_at=float(r[11]),  # type: ignore[arg-type]
+        fallback=bool(r[12]),
+        shadow_variant=None if r[13] is None else str(r[13]),
+        shadow_probability=None if r[14] is None else float(r[14]),  # type: ignore[arg-type]
+        shadow_prediction=None if r[15] is None else int(r[15]),  # type: ignore[call-overload]
+        label=None if r[16] is None else int(r[16]),  # type: ignore[call-overload]
+        labelled_at=None if r[17] is None else float(r[17]),  # type: ignore[arg-type]
+    )

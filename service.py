@@ -1,0 +1,183 @@
+"""churn-ab: two churn models, each its own BentoML service, behind an A/B entry.
+
+Only wiring lives here; the logic is in ``serving`` (HTTP glue), ``ab_router``
+(experiment engine) and ``churn_features`` (schema and encoding).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import bentoml
+import numpy as np
+from bentoml.models import BentoModel
+from fastapi import FastAPI
+from starlette.responses import JSONResponse
+
+from ab_router.errors import AbRouterError
+from churn_features.customer import Customer
+from serving.api_models import (
+    BatchRequest,
+    BatchResponse,
+    FeedbackBatch,
+    FeedbackBatchResult,
+    FeedbackItem,
+    FeedbackResult,
+    PredictionResponse,
+)
+from serving.entry import EntryApp
+from serving.errors import error_response
+from serving.ledger_metrics import ledger_metrics_text
+from serving.metrics import ModelServiceMetrics, ServiceMetrics
+from serving.model_scorer import ModelScorer
+from serving.model_store import describe_model, load_scorer, require_models
+from serving.settings import load_settings
+
+settings = load_settings()
+require_models([settings.models.v1_model, settings.models.v2_model])
+
+_MODEL_TRAFFIC = {"timeout": settings.entry.request_timeout_s}
+_BATCHING = {
+    "batchable": True,
+    "batch_dim": 0,
+    "max_batch_size": settings.models.max_batch_size,
+    "max_latency_ms": settings.models.max_latency_ms,
+}
+
+
+@bentoml.service(
+    name="churn_v1_model", workers=settings.models.model_workers, traffic=_MODEL_TRAFFIC
+)
+class ChurnV1Model:
+    """Variant v1 (random forest) scoring schema-code rows in adaptive batches."""
+
+    model_ref = BentoModel(settings.models.v1_model)
+
+    def __init__(self) -> None:
+        self.scorer: ModelScorer = load_scorer(self.model_ref)
+        self.metrics = ModelServiceMetrics.create()
+
+    @bentoml.api(**_BATCHING)
+    def score(self, codes: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        scores = self.scorer.score(codes)
+        self.metrics.batch_size.labels("v1").observe(len(codes))
+        self.metrics.inference_seconds.labels("v1").observe(
+            time.perf_counter() - started
+        )
+        return scores
+
+
+@bentoml.service(
+    name="churn_v2_model", workers=settings.models.model_workers, traffic=_MODEL_TRAFFIC
+)
+class ChurnV2Model:
+    """Variant v2 (gradient boosting) scoring schema-code rows in adaptive batches."""
+
+    model_ref = BentoModel(settings.models.v2_model)
+
+    def __init__(self) -> None:
+        self.scorer: ModelScorer = load_scorer(self.model_ref)
+        self.metrics = ModelServiceMetrics.create()
+
+    @bentoml.api(**_BATCHING)
+    def score(self, codes: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        scores = self.scorer.score(codes)
+        self.metrics.batch_size.labels("v2").observe(len(codes))
+        self.metrics.inference_seconds.labels("v2").observe(
+            time.perf_counter() - started
+        )
+        return scores
+
+
+def _remote_scorer(dependency: Any) -> Any:
+    # The dependency's client gets its endpoints only after start-up, so the
+    # method is looked up per call rather than bound here.
+    async def score(codes: np.ndarray) -> np.ndarray:
+        return await dependency.to_async.score(codes)
+
+    return score
+
+
+# GET routes; BentoML's own /livez, /readyz, /metrics and /docs take precedence.
+http = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@bentoml.service(
+    name="churn_ab",
+    workers=settings.entry.entry_workers,
+    traffic={"timeout": settings.entry.request_timeout_s},
+)
+@bentoml.asgi_app(http, path="/")
+class ChurnAB:
+    """Entry service: validates, routes by experiment, records, answers."""
+
+    v1 = bentoml.depends(ChurnV1Model)
+    v2 = bentoml.depends(ChurnV2Model)
+
+    def __init__(self) -> None:
+        self.entry = EntryApp(
+            settings,
+            scorers={"v1": _remote_scorer(self.v1), "v2": _remote_scorer(self.v2)},
+            model_descriptions={
+                "v1": describe_model(settings.models.v1_model),
+                "v2": describe_model(settings.models.v2_model),
+            },
+            metrics=ServiceMetrics.create(),
+        )
+
+    @bentoml.api(route="/predict", input_spec=Customer)
+    async def predict(self, **customer: Any) -> PredictionResponse:
+        started = time.perf_counter()
+        try:
+            return await self.entry.predict_one(customer, started)
+        except AbRouterError as exc:
+            return error_response(exc)  # type: ignore[return-value]
+
+    @bentoml.api(route="/predict_batch", input_spec=BatchRequest)
+    async def predict_batch(self, customers: list[Any]) -> BatchResponse:
+        started = time.perf_counter()
+        try:
+            rows = [c.model_dump() for c in customers]
+            return await self.entry.predict_batch(rows, started)
+        except AbRouterError as exc:
+            return error_response(exc)  # type: ignore[return-value]
+
+    @bentoml.api(route="/feedback", input_spec=FeedbackItem)
+    async def feedback(self, **item: Any) -> FeedbackResult:
+        try:
+            return await self.entry.feedback(FeedbackItem.model_construct(**item))
+        except AbRouterError as exc:
+            return error_response(exc)  # type: ignore[return-value]
+
+    @bentoml.api(route="/feedback_batch", input_spec=FeedbackBatch)
+    async def feedback_batch(self, labels: list[FeedbackItem]) -> FeedbackBatchResult:
+        try:
+            return await self.entry.feedback_batch(labels)
+        except AbRouterError as exc:
+            return error_response(exc)  # type: ignore[return-value]
+
+    @http.get("/")
+    def index(self) -> dict[str, Any]:
+        return self.entry.index()
+
+    @http.get("/health")
+    def health(self) -> JSONResponse:
+        body = self.entry.health()
+        return JSONResponse(body, status_code=200 if self.entry.is_ready() else 503)
+
+    @http.get("/models")
+    def models(self) -> dict[str, Any]:
+        return self.entry.models()
+
+    @http.get("/ab-test/stats")
+    async def ab_test_stats(self) -> dict[str, Any]:
+        return await self.entry.stats()
+
+    def __is_ready__(self) -> bool:
+        return self.entry.is_ready()
+
+    def __metrics__(self, content: str) -> str:
+        return content + ledger_metrics_text(self.entry)

@@ -1,0 +1,109 @@
+"""Request and response models of the public API (they shape the OpenAPI page)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from churn_features.customer import Customer
+from churn_features.schema import CUSTOMER_ID_MAX_LENGTH
+
+MAX_FEEDBACK_BATCH = 10_000
+
+
+class PredictionResponse(BaseModel):
+    """The original API's answer, plus the experiment facts behind it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "request_id": "0b5c1e9e-3f55-4c9b-9d8e-0a1f5b1f7c11",
+                    "model_version": "v2",
+                    "prediction": 1,
+                    "churn_probability": 0.71,
+                    "will_churn": True,
+                    "confidence": 0.71,
+                    "latency_ms": 1.2,
+                    "experiment": "churn-v1-vs-v2",
+                    "epoch": 1,
+                    "assigned_variant": "v2",
+                    "fallback": False,
+                    "assignment_unit": "customer",
+                }
+            ]
+        }
+    )
+
+    request_id: str = Field(description="Id to send back with the outcome.")
+    model_version: str = Field(description="Variant that answered (v1 or v2).")
+    prediction: int = Field(description="1 = will churn, 0 = will stay.")
+    churn_probability: float = Field(description="Predicted churn probability.")
+    will_churn: bool
+    confidence: float = Field(description="Probability of the predicted class.")
+    latency_ms: float = Field(description="Server time for this request.")
+    experiment: str
+    epoch: int
+    assigned_variant: str = Field(description="Variant the experiment chose.")
+    fallback: bool = Field(
+        description="True when the assigned variant failed and the other answered."
+    )
+    assignment_unit: Literal["customer", "request"]
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customers: list[Customer] = Field(  # type: ignore[valid-type]
+        min_length=1, description="Customers to score, each routed on its own."
+    )
+
+
+class BatchResponse(BaseModel):
+    predictions: list[PredictionResponse]
+    count: int
+    latency_ms: float
+
+
+class FeedbackItem(BaseModel):
+    """An observed outcome, joined to an exposure by request id or customer."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"request_id": "0b5c1e9e-...", "churned": True}]
+        },
+    )
+
+    request_id: str | None = Field(default=None, min_length=1, max_length=64)
+    customerID: str | None = Field(  # noqa: N815 - the original API's spelling
+        default=None, min_length=1, max_length=CUSTOMER_ID_MAX_LENGTH
+    )
+    churned: bool
+    observed_at: float | None = Field(
+        default=None, ge=0, description="When the outcome was observed (unix s)."
+    )
+
+    @model_validator(mode="after")
+    def _one_key(self) -> FeedbackItem:
+        if (self.request_id is None) == (self.customerID is None):
+            raise ValueError("give exactly one of request_id or customerID")
+        return self
+
+
+class FeedbackResult(BaseModel):
+    request_id: str
+    outcome: Literal["accepted", "duplicate"]
+
+
+class FeedbackBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    labels: list[FeedbackItem] = Field(min_length=1, max_length=MAX_FEEDBACK_BATCH)
+
+
+class FeedbackBatchResult(BaseModel):
+    results: list[FeedbackResult]
+    accepted: int
+    duplicate: int

@@ -1,0 +1,35 @@
+"""Score schema-code rows with one trained pipeline, without pandas.
+
+The pipeline's own preprocessor is replaced by the ``FastEncoder`` built from
+it, so the estimator sees exactly the columns it was trained on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.pipeline import Pipeline
+
+from churn_features.encoding import MODEL_STEP, FastEncoder
+
+DEFAULT_THRESHOLD = 0.5
+
+
+class ModelScorer:
+    def __init__(self, pipeline: Pipeline, threshold: float = DEFAULT_THRESHOLD):
+        self.encoder = FastEncoder.from_pipeline(pipeline)
+        self.estimator: Any = pipeline.named_steps[MODEL_STEP]
+        if hasattr(self.estimator, "n_jobs"):
+            # Batches are small; joblib's thread start-up costs more than it saves.
+            self.estimator.n_jobs = 1
+        self.threshold = float(threshold)
+        self._churn_column = list(self.estimator.classes_).index(1)
+
+    def score(self, codes: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``(n, 19)`` codes → ``(n, 2)`` of [churn probability, prediction]."""
+        features = self.encoder.encode(codes)
+        probability = self.estimator.predict_proba(features)[:, self._churn_column]
+        prediction = (probability >= self.threshold).astype(np.float64)
+        return np.column_stack([probability, prediction])

@@ -1,0 +1,171 @@
+"""All configuration of the service, read once from the environment.
+
+One settings class per concern, each field documented with its unit, default
+and effect; every variable starts with ``CHURN_AB_``. ``load_settings`` is
+called once when ``service.py`` is imported; a bad value stops the start with
+a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from ab_router.config import ExperimentConfig, parse_mode
+from ab_router.errors import ConfigError
+
+VARIANTS = frozenset({"v1", "v2"})
+ENV_PREFIX = "CHURN_AB_"
+
+
+class ModelSettings(BaseSettings):
+    """Which models serve and how their services batch."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    v1_model: str = "churn_v1:latest"
+    """Model store tag served as variant v1 (default ``churn_v1:latest``)."""
+    v2_model: str = "churn_v2:latest"
+    """Model store tag served as variant v2 (default ``churn_v2:latest``)."""
+    model_workers: int = Field(1, ge=1, le=16)
+    """Worker processes per model service (default 1)."""
+    max_batch_size: int = Field(1024, ge=1, le=100_000)
+    """Largest adaptive batch a model service scores at once (rows)."""
+    max_latency_ms: int = Field(20, ge=1, le=60_000)
+    """Adaptive batching latency budget (ms): a batch waits at most this long."""
+
+
+class EntrySettings(BaseSettings):
+    """The public entry service."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    entry_workers: int = Field(2, ge=1, le=64)
+    """Worker processes of the entry service (default 2)."""
+    request_timeout_s: float = Field(30.0, gt=0, le=600)
+    """BentoML's per-request timeout (seconds)."""
+    model_timeout_s: float = Field(2.0, gt=0, le=60)
+    """Budget for one model-service call (seconds); past it the other variant
+    answers as a fallback."""
+    max_batch_customers: int = Field(10_000, ge=1, le=100_000)
+    """Most customers one ``/predict_batch`` request may carry."""
+    breaker_failures: int = Field(5, ge=1, le=1000)
+    """Consecutive failures that open a variant's circuit breaker."""
+    breaker_cooldown_s: float = Field(5.0, gt=0, le=3600)
+    """Seconds an open breaker waits before letting one trial call through."""
+    state_refresh_s: float = Field(1.0, gt=0, le=60)
+    """How often a worker re-reads the experiment state (seconds)."""
+
+
+class ExperimentSettings(BaseSettings):
+    """The experiment the service starts with (runtime changes persist)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    experiment: str = "churn-v1-vs-v2"
+    """Experiment name; also the ledger key."""
+    salt: str = "churn-ab-1"
+    """Salt of the sticky hash. Changing it reshuffles every customer."""
+    weights: Annotated[dict[str, float], NoDecode] = {"v1": 0.5, "v2": 0.5}
+    """Traffic weights, JSON (``{"v1":0.9,"v2":0.1}``) or ``v1=0.9,v2=0.1``."""
+    mode: str = "split"
+    """``split``, ``shadow`` or ``canary``."""
+    champion: str = "v1"
+    """Variant that answers in shadow mode and keeps the rest of a canary."""
+    challenger: str = "v2"
+    """Variant under test."""
+    canary_stages: Annotated[tuple[float, ...], NoDecode] = (0.05, 0.25, 0.5, 1.0)
+    """Challenger shares of the canary stages, comma-separated."""
+    canary_min_requests: int = Field(200, ge=1)
+    """Challenger exposures a canary stage must see before it may advance."""
+    canary_max_error_rate: float = Field(0.02, ge=0, le=1)
+    """Challenger failure share above which the canary rolls back."""
+    canary_max_p95_ms: float = Field(250.0, gt=0)
+    """Challenger p95 latency (ms) above which the canary rolls back."""
+    canary_brier_margin: float = Field(0.02, ge=0)
+    """Allowed Brier-score excess of the challenger once labels exist."""
+
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _parse_weights(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("{"):
+            return json.loads(text)
+        pairs = (item.split("=", 1) for item in text.split(",") if item.strip())
+        return {name.strip(): float(share) for name, share in pairs}
+
+    @field_validator("canary_stages", mode="before")
+    @classmethod
+    def _parse_stages(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(float(s) for s in value.split(",") if s.strip())
+        return value
+
+    def to_config(self) -> ExperimentConfig:
+        return ExperimentConfig(
+            name=self.experiment,
+            salt=self.salt,
+            weights=dict(self.weights),
+            mode=parse_mode(self.mode),
+            champion=self.champion,
+            challenger=self.challenger,
+            canary_stages=tuple(self.canary_stages),
+            known_variants=VARIANTS,
+        )
+
+
+class LedgerSettings(BaseSettings):
+    """Where the experiment ledger lives."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    ledger_path: Path = Path("var/churn-ab-ledger.sqlite3")
+    """SQLite ledger file shared by all workers (relative to the working dir)."""
+
+
+class AdminSettings(BaseSettings):
+    """Who may change the experiment at runtime."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    admin_token: SecretStr | None = None
+    """Bearer token for the admin endpoints. Unset: admin endpoints refuse."""
+
+
+class Settings:
+    """Everything, validated together."""
+
+    def __init__(self) -> None:
+        self.models = ModelSettings()
+        self.entry = EntrySettings()
+        self.experiment_settings = ExperimentSettings()
+        self.ledger = LedgerSettings()
+        self.admin = AdminSettings()
+        self.experiment = self.experiment_settings.to_config()
+
+
+class SettingsError(RuntimeError):
+    """Start-up configuration is invalid; the message names the variable."""
+
+
+def load_settings() -> Settings:
+    """Read and validate all settings, or raise naming the bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise SettingsError(f"invalid configuration: {problems}") from None
+    except ConfigError as exc:
+        variable = f"{ENV_PREFIX}{(exc.field or '').split('.')[0].upper()}"
+        raise SettingsError(f"invalid configuration: {variable}: {exc}") from None
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise SettingsError(f"invalid configuration: {exc}") from None
