@@ -77,7 +77,7 @@ class FeedbackItem(BaseModel):
     )
 
     request_id: str | None = Field(default=None, min_length=1, max_length=64)
-    customerID: str | None = Field(  # noqa: N815 - the original API's spelling
+    customerID: str | None = Field(
         default=None, min_length=1, max_length=CUSTOMER_ID_MAX_LENGTH
     )
     churned: bool

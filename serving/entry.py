@@ -21,6 +21,7 @@ from ab_router.errors import (
 )
 from ab_router.ledger import LabelResult, SqliteLedger
 from ab_router.state import ExperimentState
+from ab_router.traffic import traffic_stats
 from serving.api_models import (
     BatchResponse,
     FeedbackBatchResult,
@@ -31,7 +32,6 @@ from serving.api_models import (
 from serving.metrics import ServiceMetrics
 from serving.predictor import Predictor, Scorer, StateCache
 from serving.settings import Settings
-from ab_router.traffic import traffic_stats
 
 logger = logging.getLogger("churn_ab.entry")
 

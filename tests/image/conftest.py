@@ -167,14 +167,8 @@ def api(tools: Tools, image: str) -> Iterator[Running]:
         env,
     )
 
-    def alive() -> bool:
-        state = tools.run(
-            "podman", "inspect", "-f", "{{.State.Running}}", name, check=False
-        )
-        return state.stdout.strip() == "true"
-
     base_url = f"http://127.0.0.1:{port}"
-    waited = wait_ready(base_url, alive)
+    waited = wait_ready(base_url, lambda: tools.alive(name))
     TIMINGS["server ready (podman run)"] = waited
     if waited < 0:
         logs = tools.run("podman", "logs", "--tail", "80", name, check=False)

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ready(base_url: str, is_alive: object) -> float:
+def wait_ready(base_url: str, is_alive: Callable[[], bool]) -> float:
     """Poll /readyz; returns seconds waited. ``is_alive()`` stops early on a crash."""
     started = time.monotonic()
     while time.monotonic() - started < READY_DEADLINE_S:
@@ -58,7 +59,7 @@ def wait_ready(base_url: str, is_alive: object) -> float:
                 return time.monotonic() - started
         except httpx.TransportError:
             pass
-        if callable(is_alive) and not is_alive():
+        if not is_alive():
             break
         time.sleep(0.5)
     return -1.0
@@ -81,6 +82,18 @@ class Tools:
                 f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
             )
         return result
+
+    def alive(self, container: str) -> bool:
+        """Running and never restarted (compose's restart policy hides crashes)."""
+        state = self.run(
+            "podman",
+            "inspect",
+            "-f",
+            "{{.State.Running}} {{.RestartCount}}",
+            container,
+            check=False,
+        )
+        return state.stdout.split() == ["true", "0"]
 
     def image_exists(self, ref: str) -> bool:
         return (

@@ -120,13 +120,7 @@ def test_compose_brings_up_the_api_with_its_healthcheck(
         timed("compose up churn-ab", [*compose, *files, "up", "-d", "churn-ab"], env)
         base_url = f"http://127.0.0.1:{port}"
 
-        def alive() -> bool:
-            out = tools.run(
-                "podman", "inspect", "-f", "{{.State.Running}}", container, check=False
-            )
-            return out.stdout.strip() == "true"
-
-        waited = wait_ready(base_url, alive)
+        waited = wait_ready(base_url, lambda: tools.alive(container))
         TIMINGS["server ready (compose)"] = waited
         assert waited >= 0, tools.run("podman", "logs", container, check=False).stderr
         # No systemd here to schedule health checks: run the compose one once.
