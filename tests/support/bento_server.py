@@ -1,0 +1,158 @@
+"""Start and stop a real ``bentoml serve`` of this project for tests.
+
+Every server listens on 127.0.0.1 on a free port, runs in its own session so
+its worker processes can be found and stopped through its PID, and leaves no
+process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BENTOML = Path(sys.executable).with_name("bentoml")
+SAMPLE = REPO_ROOT.parent / "shared" / "data" / "telco-customer-churn.sample.csv"
+ADMIN_TOKEN = "test-admin-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def sample_csv() -> Path:
+    """The shared sample (``CHURN_DATA`` wins); tests need it to train."""
+    configured = os.environ.get("CHURN_DATA")
+    path = Path(configured) if configured else SAMPLE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"training data not found at {path}: set CHURN_DATA to the sample CSV"
+        )
+    return path
+
+
+def train_models(bentoml_home: Path, *, quick: bool = True) -> None:
+    """Train both models into ``bentoml_home`` with the real training CLI."""
+    command = [sys.executable, "-m", "training", "--data", str(sample_csv())]
+    if quick:
+        command.append("--quick")
+    subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        env={**os.environ, "BENTOML_HOME": str(bentoml_home)},
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+
+
+@dataclass
+class BentoServer:
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    ledger_path: Path
+    env: dict[str, str] = field(repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def child_pids(self) -> list[int]:
+        """PIDs of every process in the server's session (workers included)."""
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if os.getsid(int(entry.name)) == self.pid and int(entry.name) != (
+                    self.pid
+                ):
+                    pids.append(int(entry.name))
+            except (ProcessLookupError, PermissionError):
+                continue
+        return pids
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """SIGTERM the server; SIGKILL its session if it does not exit in time."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        # Workers run in the server's session: make sure none outlives it.
+        deadline = time.monotonic() + 10
+        while self.child_pids() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        leftover = self.child_pids()
+        if leftover:
+            os.killpg(self.pid, signal.SIGKILL)
+
+
+def start_bento_server(
+    bentoml_home: Path,
+    workdir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    entry_workers: int = 2,
+    ready_timeout_s: float = 90.0,
+    target: str = "service:ChurnAB",
+) -> BentoServer:
+    """Run ``bentoml serve`` from the repo root and wait until ``/readyz`` is 200."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    ledger_path = workdir / "ledger.sqlite3"
+    server_env = {
+        **os.environ,
+        "BENTOML_HOME": str(bentoml_home),
+        "CHURN_AB_LEDGER_PATH": str(ledger_path),
+        "CHURN_AB_ENTRY_WORKERS": str(entry_workers),
+        "CHURN_AB_ADMIN_TOKEN": ADMIN_TOKEN,
+        "BENTOML_DO_NOT_TRACK": "true",
+        **(env or {}),
+    }
+    log_path = workdir / f"bentoml-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(BENTOML), "serve", target, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO_ROOT,
+            env=server_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = BentoServer(
+        f"http://127.0.0.1:{port}", port, process, log_path, ledger_path, server_env
+    )
+    deadline = time.monotonic() + ready_timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    server.stop()
+    raise RuntimeError(
+        f"bentoml serve did not become ready (exit {process.poll()}):\n"
+        + server.log()[-4000:]
+    )
