@@ -33,6 +33,7 @@ from serving.metrics import ModelServiceMetrics, ServiceMetrics
 from serving.model_scorer import ModelScorer
 from serving.model_store import describe_model, load_scorer, require_models
 from serving.settings import load_settings
+from serving.validation_metrics import ValidationMetricsMiddleware
 
 settings = load_settings()
 require_models([settings.models.v1_model, settings.models.v2_model])
@@ -181,3 +182,6 @@ class ChurnAB:
 
     def __metrics__(self, content: str) -> str:
         return content + ledger_metrics_text(self.entry)
+
+
+ChurnAB.add_asgi_middleware(ValidationMetricsMiddleware)  # type: ignore[attr-defined]

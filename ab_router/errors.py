@@ -72,3 +72,10 @@ class ModelsUnavailableError(AbRouterError):
 
     status = 503
     code = "models_unavailable"
+
+
+class PayloadTooLargeError(AbRouterError):
+    """A batch carries more items than the configured bound."""
+
+    status = 413
+    code = "too_many_items"

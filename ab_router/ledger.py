@@ -483,9 +483,9 @@ def _exposure_from_row(r: Sequence[object]) -> Exposure:
         epoch=int(r[2]),  # type: ignore[call-overload]
         assigned_variant=str(r[3]),
         variant=str(r[4]),
-        unit_kind=UnitKind(r[5]),
+        unit_kind=UnitKind(str(r[5])),
         unit_id=None if r[6] is None else str(r[6]),
-        mode=Mode(r[7]),
+        mode=Mode(str(r[7])),
         churn_probability=float(r[8]),  # type: ignore[arg-type]
         prediction=int(r[9]),  # type: ignore[call-overload]
         latency_ms=float(r[10]),  # type: ignore[arg-type]

@@ -31,14 +31,15 @@ class _StrictCustomerBase(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         allow_inf_nan=False,
-        json_schema_extra={"examples": [{**EXAMPLE_CUSTOMER, ID_COLUMN: "7590-VHVEG"}]},
+        # OpenAPI 3.0 (BentoML's docs page) knows "example", not "examples".
+        json_schema_extra={"example": {**EXAMPLE_CUSTOMER, ID_COLUMN: "7590-VHVEG"}},  # type: ignore[dict-item]
     )
 
 
 def _field_definition(name: str) -> tuple[Any, Any]:
     categorical = CATEGORICAL_BY_NAME.get(name)
     if categorical is not None:
-        allowed = Literal[categorical.categories]  # type: ignore[valid-type]
+        allowed = Literal[categorical.categories]  # type: ignore[valid-type,name-defined]
         return (allowed, Field(..., description=categorical.description))
     numeric = NUMERIC_BY_NAME[name]
     # StrictFloat still takes a JSON integer such as 85 (and stores 85.0).

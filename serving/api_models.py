@@ -17,22 +17,20 @@ class PredictionResponse(BaseModel):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [
-                {
-                    "request_id": "0b5c1e9e-3f55-4c9b-9d8e-0a1f5b1f7c11",
-                    "model_version": "v2",
-                    "prediction": 1,
-                    "churn_probability": 0.71,
-                    "will_churn": True,
-                    "confidence": 0.71,
-                    "latency_ms": 1.2,
-                    "experiment": "churn-v1-vs-v2",
-                    "epoch": 1,
-                    "assigned_variant": "v2",
-                    "fallback": False,
-                    "assignment_unit": "customer",
-                }
-            ]
+            "example": {
+                "request_id": "0b5c1e9e-3f55-4c9b-9d8e-0a1f5b1f7c11",
+                "model_version": "v2",
+                "prediction": 1,
+                "churn_probability": 0.71,
+                "will_churn": True,
+                "confidence": 0.71,
+                "latency_ms": 1.2,
+                "experiment": "churn-v1-vs-v2",
+                "epoch": 1,
+                "assigned_variant": "v2",
+                "fallback": False,
+                "assignment_unit": "customer",
+            }
         }
     )
 
@@ -71,9 +69,7 @@ class FeedbackItem(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [{"request_id": "0b5c1e9e-...", "churned": True}]
-        },
+        json_schema_extra={"example": {"request_id": "0b5c1e9e-...", "churned": True}},
     )
 
     request_id: str | None = Field(default=None, min_length=1, max_length=64)

@@ -17,6 +17,7 @@ from typing import Any
 from ab_router.errors import (
     AbRouterError,
     AdminDisabledError,
+    PayloadTooLargeError,
     UnauthorizedError,
 )
 from ab_router.ledger import LabelResult, SqliteLedger
@@ -87,7 +88,7 @@ class EntryApp:
         limit = self.settings.entry.max_batch_customers
         if len(customers) > limit:
             self._count_request("predict_batch", "client_error")
-            raise AbRouterError(
+            raise PayloadTooLargeError(
                 f"a batch may hold at most {limit} customers, got {len(customers)}",
                 field="customers",
             )
@@ -120,7 +121,9 @@ class EntryApp:
             self._count_feedback(exc)
             raise
         self._count_feedback_ok(result)
-        return FeedbackResult(request_id=result.request_id, outcome=result.outcome)
+        return FeedbackResult(
+            request_id=result.request_id, outcome=result.outcome.value
+        )
 
     async def feedback_batch(
         self, items: Sequence[FeedbackItem]

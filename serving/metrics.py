@@ -15,6 +15,7 @@ ledger at scrape time.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -59,6 +60,11 @@ class ServiceMetrics:
 
     @classmethod
     def create(cls) -> ServiceMetrics:
+        """The process's one instance (prometheus_client refuses duplicates)."""
+        return _service_metrics()
+
+    @classmethod
+    def _build(cls) -> ServiceMetrics:
         import prometheus_client as prom  # after PROMETHEUS_MULTIPROC_DIR is set
 
         return cls(
@@ -107,6 +113,27 @@ class ServiceMetrics:
                 multiprocess_mode="livemin",
             ),
         )
+
+
+# Label values from small fixed sets are created at start so every series
+# exists (at 0) before the first event: rate() and alerts see "0", not "no data".
+ENDPOINTS = ("predict", "predict_batch", "feedback", "admin")
+OUTCOMES = ("success", "client_error", "server_error", "unavailable")
+ERROR_KINDS = ("validation", "model_timeout", "model_error", "ledger", "internal")
+FEEDBACK_OUTCOMES = ("accepted", "duplicate", "conflict", "unknown_id")
+
+
+@functools.cache
+def _service_metrics() -> ServiceMetrics:
+    metrics = ServiceMetrics._build()
+    for endpoint in ENDPOINTS:
+        for outcome in OUTCOMES:
+            metrics.requests.labels(endpoint, outcome)
+    for kind in ERROR_KINDS:
+        metrics.errors.labels(kind)
+    for outcome in FEEDBACK_OUTCOMES:
+        metrics.feedback.labels(outcome)
+    return metrics
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ def require_models(tags: Iterable[str]) -> None:
 def _store_path() -> str:
     from bentoml._internal.configuration.containers import BentoMLContainer
 
-    return str(BentoMLContainer.model_store.get()._fs.getsyspath("/"))
+    return str(BentoMLContainer.bentoml_home.get())
 
 
 def load_scorer(model: Any) -> ModelScorer:
