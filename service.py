@@ -13,7 +13,7 @@ import bentoml
 import numpy as np
 from bentoml.models import BentoModel
 from fastapi import FastAPI
-from starlette.responses import JSONResponse
+from starlette.responses import FileResponse, JSONResponse
 
 from ab_router.errors import AbRouterError
 from churn_features.customer import Customer
@@ -26,6 +26,7 @@ from serving.api_models import (
     FeedbackResult,
     PredictionResponse,
 )
+from serving.docs_page import OPENAPI_PAGE
 from serving.entry import EntryApp
 from serving.errors import error_response
 from serving.ledger_metrics import ledger_metrics_text
@@ -163,6 +164,10 @@ class ChurnAB:
     @http.get("/")
     def index(self) -> dict[str, Any]:
         return self.entry.index()
+
+    @http.get("/docs", include_in_schema=False)
+    def docs(self) -> FileResponse:
+        return FileResponse(OPENAPI_PAGE)
 
     @http.get("/health")
     def health(self) -> JSONResponse:

@@ -18,8 +18,8 @@ def bento_server(
     try:
         yield server
     finally:
-        server.stop()
-    assert not server.child_pids(), "bentoml serve left processes behind"
+        leftover = server.stop()
+    assert not leftover, f"bentoml serve left processes behind: {leftover}"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

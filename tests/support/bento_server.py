@@ -7,6 +7,7 @@ process behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -23,6 +24,42 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BENTOML = Path(sys.executable).with_name("bentoml")
 SAMPLE = REPO_ROOT.parent / "shared" / "data" / "telco-customer-churn.sample.csv"
 ADMIN_TOKEN = "test-admin-token"
+
+
+def _all_pids() -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace")
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name may hold spaces; fields after its closing ')' are fixed.
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def descendant_pids(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for pid in _all_pids():
+        parent = _parent(pid)
+        if parent is not None:
+            children.setdefault(parent, []).append(pid)
+    found: list[int] = []
+    stack = [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
 
 
 def free_port() -> int:
@@ -74,36 +111,41 @@ class BentoServer:
         return self.log_path.read_text(errors="replace")
 
     def child_pids(self) -> list[int]:
-        """PIDs of every process in the server's session (workers included)."""
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                if os.getsid(int(entry.name)) == self.pid and int(entry.name) != (
-                    self.pid
-                ):
-                    pids.append(int(entry.name))
-            except (ProcessLookupError, PermissionError):
-                continue
-        return pids
+        """PIDs of every descendant process (BentoML's workers start their own
+        sessions, so the process tree, not the session, finds them)."""
+        return descendant_pids(self.pid)
 
-    def stop(self, timeout_s: float = 20.0) -> None:
-        """SIGTERM the server; SIGKILL its session if it does not exit in time."""
+    def stop(self, timeout_s: float = 20.0) -> list[int]:
+        """SIGTERM the server by PID and wait for it and every worker to exit.
+
+        Returns the PIDs that had to be SIGKILLed (an empty list is a clean
+        shutdown), so tests can assert nothing was left behind.
+        """
+        workers = self.child_pids()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
-                os.killpg(self.pid, signal.SIGKILL)
+                self.process.kill()
                 self.process.wait(timeout=10)
-        # Workers run in the server's session: make sure none outlives it.
         deadline = time.monotonic() + 10
-        while self.child_pids() and time.monotonic() < deadline:
+        alive = workers
+        while alive and time.monotonic() < deadline:
             time.sleep(0.1)
-        leftover = self.child_pids()
-        if leftover:
-            os.killpg(self.pid, signal.SIGKILL)
+            alive = [pid for pid in alive if _is_alive(pid)]
+        for pid in alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return alive
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def start_bento_server(
