@@ -1,0 +1,1 @@
+"""Benchmarks, load tests and tuning evidence for churn-ab (see docs/performance.md)."""

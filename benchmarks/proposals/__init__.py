@@ -1,0 +1,1 @@
+"""Measured proposals for code outside ``benchmarks/`` (the lead moves what pays)."""
