@@ -13,10 +13,22 @@ import bentoml
 import numpy as np
 from bentoml.models import BentoModel
 from fastapi import FastAPI
+from pydantic import BaseModel
+from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 
+from ab_router import admin
 from ab_router.errors import AbRouterError
 from churn_features.customer import Customer
+from serving.admin_api import (
+    ActionRequest,
+    ChangeFor,
+    ModeRequest,
+    WeightsRequest,
+    admin_call,
+    change_for_mode,
+    change_for_weights,
+)
 from serving.api_models import (
     BatchRequest,
     BatchResponse,
@@ -181,6 +193,50 @@ class ChurnAB:
     @http.get("/ab-test/stats")
     async def ab_test_stats(self) -> dict[str, Any]:
         return await self.entry.stats()
+
+    @http.get("/ab-test/report")
+    async def ab_test_report(self, epoch: int | None = None) -> JSONResponse:
+        try:
+            return JSONResponse(await self.entry.report(epoch))
+        except AbRouterError as exc:
+            return error_response(exc)
+
+    @http.get("/ab-test/transitions")
+    def ab_test_transitions(self) -> list[dict[str, Any]]:
+        return self.entry.transitions()
+
+    # Admin: bearer token first, then the body, then the change (all recorded).
+    @http.post("/ab-test/weights")
+    async def ab_test_weights(self, request: Request) -> JSONResponse:
+        return await self._admin(request, WeightsRequest, change_for_weights)
+
+    @http.post("/ab-test/mode")
+    async def ab_test_mode(self, request: Request) -> JSONResponse:
+        return await self._admin(request, ModeRequest, change_for_mode)
+
+    @http.post("/ab-test/promote")
+    async def ab_test_promote(self, request: Request) -> JSONResponse:
+        return await self._admin(request, ActionRequest, lambda s, _: admin.promote(s))
+
+    @http.post("/ab-test/rollback")
+    async def ab_test_rollback(self, request: Request) -> JSONResponse:
+        return await self._admin(request, ActionRequest, lambda s, _: admin.rollback(s))
+
+    @http.post("/ab-test/reset")
+    async def ab_test_reset(self, request: Request) -> JSONResponse:
+        return await self._admin(request, ActionRequest, lambda s, _: admin.reset(s))
+
+    async def _admin(
+        self, request: Request, model: type[BaseModel], change_for: ChangeFor
+    ) -> JSONResponse:
+        async def apply(body: Any, actor: str) -> dict[str, Any]:
+            return await self.entry.change(
+                lambda state: change_for(state, body), reason=body.reason, actor=actor
+            )
+
+        return await admin_call(
+            request, self.entry.authorize, model, apply, self.entry.count_admin
+        )
 
     def __is_ready__(self) -> bool:
         return self.entry.is_ready()

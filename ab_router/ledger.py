@@ -349,6 +349,15 @@ class SqliteLedger:
         )
         return {variant: int(n) for variant, n in rows}
 
+    def epoch_counts(self, experiment: str, epoch: int) -> tuple[int, int]:
+        """(exposures, labels) of an epoch: a cheap change detector."""
+        rows = self._read(
+            "SELECT COUNT(*), COUNT(label) FROM exposures "
+            "WHERE experiment = ? AND epoch = ?",
+            (experiment, epoch),
+        )
+        return int(rows[0][0]), int(rows[0][1])
+
     def epochs(self, experiment: str) -> list[int]:
         rows = self._read(
             "SELECT DISTINCT epoch FROM transitions WHERE experiment = ? "

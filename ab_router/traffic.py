@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from ab_router.records import Exposure
 from ab_router.state import ExperimentState
+from ab_router.statistics.quality import latency_summary
 
 
-def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float | None]:
+def latency_view(latencies_ms: Sequence[float]) -> dict[str, float | None]:
     """Mean, p50/p95/p99, min and max in ms; ``None`` when there is no data."""
-    if not latencies_ms:
-        return dict.fromkeys(("mean", "p50", "p95", "p99", "min", "max"))
-    values = np.asarray(latencies_ms, dtype=np.float64)
-    p50, p95, p99 = np.percentile(values, [50, 95, 99])
-    return {
-        "mean": float(values.mean()),
-        "p50": float(p50),
-        "p95": float(p95),
-        "p99": float(p99),
-        "min": float(values.min()),
-        "max": float(values.max()),
+    summary = latency_summary(latencies_ms)
+    values = {
+        "mean": summary.mean_ms,
+        "p50": summary.p50_ms,
+        "p95": summary.p95_ms,
+        "p99": summary.p99_ms,
+        "min": summary.min_ms,
+        "max": summary.max_ms,
     }
+    return {k: (v if math.isfinite(v) else None) for k, v in values.items()}
 
 
 def traffic_stats(
@@ -50,7 +48,7 @@ def traffic_stats(
                 sum(e.prediction for e in mine) / n if n else None
             ),
             "labelled": sum(e.label is not None for e in mine),
-            "latency_ms": latency_summary([e.latency_ms for e in mine]),
+            "latency_ms": latency_view([e.latency_ms for e in mine]),
         }
     return {
         **state.to_dict(),

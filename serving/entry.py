@@ -10,18 +10,24 @@ import asyncio
 import hmac
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
+from ab_router.admin import Change
+from ab_router.canary import CanaryAction, evaluate_canary
 from ab_router.errors import (
     AbRouterError,
     AdminDisabledError,
+    LedgerUnavailableError,
     PayloadTooLargeError,
     UnauthorizedError,
+    UnknownRequestError,
 )
 from ab_router.ledger import LabelResult, SqliteLedger
-from ab_router.state import ExperimentState
+from ab_router.records import Exposure, Mode
+from ab_router.state import NOT_IN_CANARY, ExperimentState
+from ab_router.statistics.experiment import ExperimentSummary, summarize_experiment
 from ab_router.traffic import traffic_stats
 from serving.api_models import (
     BatchResponse,
@@ -73,6 +79,11 @@ class EntryApp:
             metrics=metrics,
         )
         self.started_at = time.time()
+        self.decision_config = settings.experiment_settings.decision_config()
+        self.canary_policy = settings.experiment_settings.canary_policy()
+        self._summary_cache: tuple[tuple[int, ...], ExperimentSummary] | None = None
+        self._canary_task: asyncio.Task[None] | None = None
+        self._canary_checked_at = 0.0
 
     # -- predictions ---------------------------------------------------------
 
@@ -108,6 +119,7 @@ class EntryApp:
             self._count_request(endpoint, _outcome(exc))
             raise
         self._count_request(endpoint, "success")
+        self.maybe_evaluate_canary()
         return [
             PredictionResponse.model_construct(**asdict(result)) for result in results
         ]
@@ -206,11 +218,161 @@ class EntryApp:
         return self.state.current()
 
     async def stats(self) -> dict[str, Any]:
+        """Traffic view of the current epoch plus its headline statistics."""
+        return await asyncio.to_thread(self._stats)
+
+    def _stats(self) -> dict[str, Any]:
         state = self.state.current()
-        exposures = await asyncio.to_thread(
-            self.ledger.exposures, state.config.name, state.epoch
+        exposures = self.ledger.exposures(state.config.name, state.epoch)
+        summary = self._summarize(state, exposures).to_dict()
+        return {
+            **traffic_stats(state, exposures),
+            "srm": summary["srm"],
+            "quality": summary["quality"],
+            "decision": summary["decision"],
+        }
+
+    async def report(self, epoch: int | None) -> dict[str, Any]:
+        """Every statistic of one epoch (default: the current one)."""
+        return await asyncio.to_thread(self._report, epoch)
+
+    def _report(self, epoch: int | None) -> dict[str, Any]:
+        state = self.state.current()
+        name = state.config.name
+        chosen = state.epoch if epoch is None else epoch
+        if chosen not in self.ledger.epochs(name):
+            raise UnknownRequestError(f"epoch {chosen} does not exist", field="epoch")
+        transitions = [t for t in self.ledger.transitions(name) if t.epoch == chosen]
+        weights = transitions[-1].weights if transitions else state.effective_weights
+        exposures = self.ledger.exposures(name, chosen)
+        summary = self._summarize(state, exposures, weights)
+        return {
+            "experiment": name,
+            "epoch": chosen,
+            "current_epoch": state.epoch,
+            "weights": weights,
+            "summary": summary.to_dict(),
+            "transitions": [asdict(t) for t in transitions],
+        }
+
+    def transitions(self) -> list[dict[str, Any]]:
+        name = self.state.current().config.name
+        return [asdict(t) for t in self.ledger.transitions(name)]
+
+    def quality_summary(self) -> ExperimentSummary:
+        """The current epoch's statistics, recomputed only when data changed."""
+        state = self.state.current()
+        key = (state.version, *self.ledger.epoch_counts(state.config.name, state.epoch))
+        cached = self._summary_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        exposures = self.ledger.exposures(state.config.name, state.epoch)
+        summary = self._summarize(state, exposures)
+        self._summary_cache = (key, summary)
+        return summary
+
+    def _summarize(
+        self,
+        state: ExperimentState,
+        exposures: Sequence[Exposure],
+        weights: Mapping[str, float] | None = None,
+    ) -> ExperimentSummary:
+        return summarize_experiment(
+            exposures,
+            state.effective_weights if weights is None else weights,
+            self.decision_config,
+            champion=state.config.champion,
+            challenger=state.config.challenger,
         )
-        return traffic_stats(state, exposures)
+
+    # -- experiment changes --------------------------------------------------
+
+    async def change(
+        self,
+        make_change: Callable[[ExperimentState], Change],
+        *,
+        reason: str,
+        actor: str,
+    ) -> dict[str, Any]:
+        return await asyncio.to_thread(self._change, make_change, reason, actor)
+
+    def _change(
+        self,
+        make_change: Callable[[ExperimentState], Change],
+        reason: str,
+        actor: str,
+    ) -> dict[str, Any]:
+        # Optimistic: if another worker changed the experiment in between, the
+        # change is recomputed from the fresh state.
+        for _ in range(5):
+            state = self.state.reload()
+            change = make_change(state)
+            if self.ledger.change_state(
+                state,
+                config=change.config,
+                canary_stage=change.canary_stage,
+                new_epoch=change.new_epoch,
+                kind=change.kind,
+                reason=reason or change.kind,
+                actor=actor,
+            ):
+                return self.state.reload().to_dict()
+        raise LedgerUnavailableError(
+            "the experiment kept changing under this request; retry"
+        )
+
+    def maybe_evaluate_canary(self) -> None:
+        """Judge the canary at most once per refresh interval per worker.
+
+        Runs off the response path; the ledger's version check makes sure
+        only one worker acts on a stage.
+        """
+        state = self.state.current()
+        now = time.monotonic()
+        if (
+            state.config.mode is not Mode.CANARY
+            or state.canary_stage == NOT_IN_CANARY
+            or self._canary_task is not None
+            or now - self._canary_checked_at < self.settings.entry.state_refresh_s
+        ):
+            return
+        self._canary_checked_at = now
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(self._evaluate_canary)
+        )
+        self._canary_task = task
+        task.add_done_callback(self._canary_done)
+
+    def _canary_done(self, task: asyncio.Task[None]) -> None:
+        self._canary_task = None
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("canary evaluation failed", exc_info=task.exception())
+
+    def _evaluate_canary(self) -> None:
+        state = self.state.reload()
+        if state.config.mode is not Mode.CANARY:
+            return
+        exposures = self.ledger.exposures(state.config.name, state.epoch)
+        decision = evaluate_canary(state, exposures, self.canary_policy)
+        if decision.action is CanaryAction.HOLD:
+            return
+        kind = (
+            "canary_rollback"
+            if decision.action is CanaryAction.ROLLBACK
+            else "canary_advance"
+        )
+        changed = self.ledger.change_state(
+            state,
+            config=state.config,
+            canary_stage=decision.next_stage,
+            new_epoch=True,
+            kind=kind,
+            reason=decision.reason,
+            actor="canary",
+        )
+        if changed:
+            logger.warning("canary %s: %s", kind, decision.reason)
+            self.state.reload()
 
     # -- admin ---------------------------------------------------------------
 
@@ -234,6 +396,9 @@ class EntryApp:
         return "admin"
 
     # -- metrics helpers -----------------------------------------------------
+
+    def count_admin(self, outcome: str) -> None:
+        self._count_request("admin", outcome)
 
     def _count_request(self, endpoint: str, outcome: str) -> None:
         if self.metrics is not None:

@@ -8,31 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scipy import stats
-
 from serving.metrics import PREFIX, GaugeFamily, render_families
 
 if TYPE_CHECKING:
     from serving.entry import EntryApp
 
 
-def srm_p_value(counts: dict[str, int], weights: dict[str, float]) -> float | None:
-    """Chi-square p-value of counts against weights; None without traffic."""
-    variants = [v for v, w in weights.items() if w > 0]
-    total = sum(counts.get(v, 0) for v in variants)
-    if len(variants) < 2 or total == 0:
-        return None
-    weight_sum = sum(weights[v] for v in variants)
-    observed = [counts.get(v, 0) for v in variants]
-    expected = [total * weights[v] / weight_sum for v in variants]
-    return float(stats.chisquare(observed, expected).pvalue)
-
-
 def ledger_metrics_text(entry: EntryApp) -> str:
     state = entry.current_state()
     name = state.config.name
     weights = state.effective_weights
-    counts = entry.ledger.count_exposures(name, state.epoch)
     families = [
         GaugeFamily(
             f"{PREFIX}variant_weight_ratio",
@@ -75,14 +60,43 @@ def ledger_metrics_text(entry: EntryApp) -> str:
             ),
         ),
     ]
-    p_value = srm_p_value(counts, weights)
-    if p_value is not None:
+    summary = entry.quality_summary()
+    families.append(
+        GaugeFamily(
+            f"{PREFIX}srm_p_value",
+            "Sample-ratio-mismatch chi-square p-value of the current epoch.",
+            "gauge",
+            (({"experiment": name}, summary.srm.p_value),),
+        )
+    )
+    rollbacks = sum(t.kind == "canary_rollback" for t in entry.ledger.transitions(name))
+    families.append(
+        GaugeFamily(
+            f"{PREFIX}canary_rollbacks_total",
+            "Automatic canary rollbacks recorded in the ledger.",
+            "counter",
+            (({"experiment": name}, float(rollbacks)),),
+        )
+    )
+    quality = summary.quality
+    for metric, attribute, help_text in (
+        ("variant_brier_score", "brier", "Brier score of labelled exposures."),
+        ("variant_roc_auc", "roc_auc", "ROC AUC of labelled exposures."),
+        ("labelled_exposures", "labelled", "Labelled exposures."),
+    ):
         families.append(
             GaugeFamily(
-                f"{PREFIX}srm_p_value",
-                "Sample-ratio-mismatch chi-square p-value of the current epoch.",
+                f"{PREFIX}{metric}",
+                f"{help_text} Current epoch, fallbacks excluded.",
                 "gauge",
-                (({"experiment": name}, p_value),),
+                tuple(
+                    (
+                        {"experiment": name, "variant": variant},
+                        float(getattr(q, attribute)),
+                    )
+                    for variant, q in sorted(quality.items())
+                    if q.labelled > 0 or attribute == "labelled"
+                ),
             )
         )
     return render_families(families)

@@ -15,8 +15,10 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from ab_router.canary import CanaryPolicy
 from ab_router.config import ExperimentConfig, parse_mode
 from ab_router.errors import ConfigError
+from ab_router.statistics.decision import DecisionConfig
 
 VARIANTS = frozenset({"v1", "v2"})
 ENV_PREFIX = "CHURN_AB_"
@@ -89,6 +91,13 @@ class ExperimentSettings(BaseSettings):
     canary_brier_margin: float = Field(0.02, ge=0)
     """Allowed Brier-score excess of the challenger once labels exist."""
 
+    decision_mde: float = Field(0.01, gt=0, lt=1)
+    """Smallest Brier-score difference worth detecting (decision rule)."""
+    decision_planned_labels: int = Field(10_000, ge=1)
+    """Labels the anytime-valid interval is tuned for; fix before starting."""
+    decision_min_labels: int = Field(100, ge=1)
+    """Labels per variant before any verdict other than 'keep collecting'."""
+
     @field_validator("weights", mode="before")
     @classmethod
     def _parse_weights(cls, value: object) -> object:
@@ -106,6 +115,21 @@ class ExperimentSettings(BaseSettings):
         if isinstance(value, str):
             return tuple(float(s) for s in value.split(",") if s.strip())
         return value
+
+    def canary_policy(self) -> CanaryPolicy:
+        return CanaryPolicy(
+            min_requests=self.canary_min_requests,
+            max_error_rate=self.canary_max_error_rate,
+            max_p95_ms=self.canary_max_p95_ms,
+            brier_margin=self.canary_brier_margin,
+        )
+
+    def decision_config(self) -> DecisionConfig:
+        return DecisionConfig(
+            mde=self.decision_mde,
+            planned_labels=self.decision_planned_labels,
+            min_labels=self.decision_min_labels,
+        )
 
     def to_config(self) -> ExperimentConfig:
         return ExperimentConfig(
