@@ -1,0 +1,513 @@
+"""Side-by-side benchmark: the Bento, a bare Starlette floor, the old prototype.
+
+``python -m benchmarks.run`` (``make bench``) starts each server on a free
+loopback port, drives it with ``wrk`` POSTing rotating realistic customers at
+each concurrency, interleaving servers (A, B, C, A, B, C, ...) so load from
+other work on the machine spreads over all of them, then posts 10,000
+customers to ``/predict_batch``. It prints one table and writes it, with the
+machine description and raw numbers, to ``benchmarks/results/<stamp>.md``
+and ``.json``.
+
+Extra Bento configurations join the same interleaving with ``--variant
+NAME:KEY=VALUE,KEY=VALUE`` (environment for ``bentoml serve``; a
+``CHURN_BENCH_TWEAKS`` key serves ``benchmarks.tuned_service`` instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.customers import make_customers
+from benchmarks.machine import CpuMeter, describe, describe_markdown
+from benchmarks.procs import pss_mb, rss_mb
+from benchmarks.servers import REPO_ROOT, Server, start_bento, start_uvicorn
+
+LUA = REPO_ROOT / "benchmarks" / "wrk_post.lua"
+RESULTS = REPO_ROOT / "benchmarks" / "results"
+DEFAULT_HOME = Path(os.environ.get("BENTOML_HOME", "/tmp/bench-bentoml"))
+SAMPLE = REPO_ROOT.parent / "shared" / "data" / "telco-customer-churn.sample.csv"
+
+# The targets the issue set; reported, never asserted.
+TARGET_RATIO_TO_BARE = 0.5
+TARGET_P50_MS = 1.5
+TARGET_P99_MS = 5.0
+TARGET_BATCH_US_PER_ROW = 20.0
+
+
+@dataclass
+class Target:
+    name: str
+    start: Callable[[], Server]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="s per wrk run")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds")
+    parser.add_argument("--concurrency", default="1,16", help="wrk connections")
+    parser.add_argument("--warmup", type=float, default=3.0, help="s of warm-up")
+    parser.add_argument(
+        "--targets", default="bento,bare,original", help="which standard servers"
+    )
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:K=V,..")
+    parser.add_argument("--batch-rows", type=int, default=10_000)
+    parser.add_argument("--batch-repeats", type=int, default=3)
+    parser.add_argument("--bodies", type=int, default=2_000, help="distinct customers")
+    parser.add_argument("--bentoml-home", type=Path, default=DEFAULT_HOME)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--label", default="", help="added to the result file name")
+    parser.add_argument(
+        "--profile",
+        type=float,
+        default=0.0,
+        help="py-spy each Bento's workers for this many s during a c=16 run",
+    )
+    return parser.parse_args(argv)
+
+
+def ensure_models(home: Path) -> None:
+    """Train the full models into ``home`` unless both are there already."""
+    env = {**os.environ, "BENTOML_HOME": str(home)}
+    listed = subprocess.run(
+        [sys.executable, "-m", "bentoml", "models", "list", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    names = {m.get("tag", "").split(":")[0] for m in json.loads(listed or "[]")}
+    if {"churn_v1", "churn_v2"} <= names:
+        return
+    data = os.environ.get("CHURN_DATA", str(SAMPLE))
+    print(f"training full models into {home} from {data} ...", flush=True)
+    subprocess.run(
+        [sys.executable, "-m", "training", "--data", data],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+        timeout=900,
+    )
+
+
+def build_targets(args: argparse.Namespace, workdir: Path) -> list[Target]:
+    home = args.bentoml_home
+    standard = {
+        "bento": Target("bento", lambda: start_bento("bento", home, workdir)),
+        "bare": Target(
+            "bare",
+            lambda: start_uvicorn(
+                "bare", "benchmarks.bare_starlette:app", home, workdir, access_log=False
+            ),
+        ),
+        "original": Target(
+            "original",
+            lambda: start_uvicorn(
+                "original",
+                "benchmarks.original_fastapi:app",
+                home,
+                workdir,
+                access_log=True,
+            ),
+        ),
+    }
+    chosen = [t.strip() for t in args.targets.split(",") if t.strip()]
+    unknown = set(chosen) - set(standard)
+    if unknown:
+        raise SystemExit(f"--targets: unknown {sorted(unknown)}")
+    targets = [standard[t] for t in chosen]
+    for spec in args.variant:
+        name, _, settings = spec.partition(":")
+        env = dict(item.split("=", 1) for item in settings.split(",") if item)
+        targets.append(
+            Target(
+                name,
+                lambda name=name, env=env: start_bento(name, home, workdir, env=env),
+            )
+        )
+    return targets
+
+
+class RssSampler(threading.Thread):
+    """Peak RSS/PSS sum of a server's process tree while a run lasts."""
+
+    def __init__(self, server: Server, every_s: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.server = server
+        self.every_s = every_s
+        self.peak_rss = 0.0
+        self.peak_pss = 0.0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            self.peak_rss = max(self.peak_rss, rss_mb(self.server.pid))
+            self.peak_pss = max(self.peak_pss, pss_mb(self.server.pid))
+            self._done.wait(self.every_s)
+
+    def finish(self) -> tuple[float, float]:
+        self._done.set()
+        self.join()
+        return self.peak_rss, self.peak_pss
+
+
+def run_wrk(
+    url: str, bodies: Path, concurrency: int, duration: float, path: str = "/predict"
+) -> dict[str, Any]:
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{duration:g}s", "--timeout", "10s"]
+    command += ["-s", str(LUA), url]
+    env = {**os.environ, "WRK_BODIES": str(bodies), "WRK_PATH": path}
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=duration + 60
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith("WRK_JSON "):
+            return dict(json.loads(line[len("WRK_JSON ") :]))
+    raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}{done.stderr}")
+
+
+def measure_run(
+    server: Server, bodies: Path, concurrency: int, duration: float
+) -> dict[str, Any]:
+    sampler = RssSampler(server)
+    meter = CpuMeter(server.pids())
+    load1 = os.getloadavg()[0]
+    sampler.start()
+    result = run_wrk(server.url, bodies, concurrency, duration)
+    busy, server_cpu_s = meter.read()
+    peak_rss, peak_pss = sampler.finish()
+    seconds = result["duration_us"] / 1e6
+    requests = max(1, result["requests"])
+    return {
+        **result,
+        "server": server.name,
+        "concurrency": concurrency,
+        "rps": result["requests"] / seconds,
+        "server_cpu_ms_per_req": server_cpu_s * 1000 / requests,
+        "machine_busy": busy,
+        "load1_at_start": load1,
+        "peak_rss_mb": peak_rss,
+        "peak_pss_mb": peak_pss,
+        "socket_errors": result["connect"]
+        + result["read"]
+        + result["write"]
+        + result["timeout"],
+        "non_2xx": result["status"],
+    }
+
+
+def post_batch(server: Server, body: bytes, rows: int) -> dict[str, Any]:
+    started = time.perf_counter()
+    response = httpx.post(
+        server.url + "/predict_batch",
+        content=body,
+        headers={"Content-Type": "application/json"},
+        timeout=300,
+    )
+    elapsed = time.perf_counter() - started
+    ok = response.status_code == 200 and response.json().get("count") == rows
+    return {
+        "server": server.name,
+        "seconds": elapsed,
+        "us_per_row": elapsed * 1e6 / rows,
+        "status": response.status_code,
+        "ok": ok,
+    }
+
+
+def profile_workers(
+    server: Server, seconds: float, out_dir: Path
+) -> list[tuple[Path, subprocess.Popen[bytes]]]:
+    """Start py-spy on every worker of a Bento: (raw-stack file, process) pairs."""
+    py_spy = Path(sys.executable).with_name("py-spy")
+    started = []
+    for pid in server.pids()[1:]:
+        name = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        label = "worker"
+        if b"--service-name" in name:
+            label = name[name.index(b"--service-name") + 1].decode()
+        target = out_dir / f"{server.name}-{label}-{pid}.txt"
+        command = [str(py_spy), "record", "-p", str(pid), "-d", f"{seconds:g}"]
+        command += ["-r", "200", "--format", "raw", "-o", str(target), "--nonblocking"]
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        started.append((target, process))
+    return started
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    def med(key: str) -> float:
+        return float(statistics.median(r[key] for r in runs))
+
+    return {
+        "rps": med("rps"),
+        "p50_ms": med("p50_us") / 1000,
+        "p90_ms": med("p90_us") / 1000,
+        "p99_ms": med("p99_us") / 1000,
+        "rps_range": [min(r["rps"] for r in runs), max(r["rps"] for r in runs)],
+        "non_2xx": sum(r["non_2xx"] for r in runs),
+        "socket_errors": sum(r["socket_errors"] for r in runs),
+        "requests": sum(r["requests"] for r in runs),
+        "server_cpu_ms_per_req": med("server_cpu_ms_per_req"),
+        "machine_busy": med("machine_busy"),
+        "load1": med("load1_at_start"),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "peak_pss_mb": max(r["peak_pss_mb"] for r in runs),
+    }
+
+
+def _ratio(value: float, base: float | None) -> str:
+    return f"{value / base:.2f}×" if base else "–"
+
+
+def render(report: dict[str, Any]) -> str:
+    s = report["summary"]
+    conc = report["settings"]["concurrency"]
+    names = report["servers"]
+    lines = [
+        f"# Benchmark {report['stamp']}",
+        "",
+        f"Machine: {describe_markdown(report['machine'])}.",
+        f"Load average at start {report['machine']['load_average']}, "
+        f"at end {report['load_average_end']} (other work shares these cores).",
+        f"wrk -t1, {report['settings']['duration']:g} s per run, "
+        f"{report['settings']['rounds']} interleaved rounds (medians shown, "
+        "errors summed), POST /predict with "
+        f"{report['settings']['bodies']} rotating customers.",
+        "",
+        "Servers: "
+        + "; ".join(f"**{n}** = {report['descriptions'][n]}" for n in names)
+        + ".",
+        "",
+        "| server | conc | req/s (range) | p50 ms | p90 ms | p99 ms | non-2xx "
+        "| socket err | server CPU ms/req | × bare | × original | machine busy "
+        "| load1 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in conc:
+        bare = s.get(f"bare@{c}", {}).get("rps")
+        original = s.get(f"original@{c}", {}).get("rps")
+        for name in names:
+            row = s.get(f"{name}@{c}")
+            if row is None:
+                continue
+            lo, hi = row["rps_range"]
+            lines.append(
+                f"| {name} | {c} | {row['rps']:,.0f} ({lo:,.0f}–{hi:,.0f}) "
+                f"| {row['p50_ms']:.2f} | {row['p90_ms']:.2f} | {row['p99_ms']:.2f} "
+                f"| {row['non_2xx']} | {row['socket_errors']} "
+                f"| {row['server_cpu_ms_per_req']:.2f} | {_ratio(row['rps'], bare)} "
+                f"| {_ratio(row['rps'], original)} | {row['machine_busy']:.0%} "
+                f"| {row['load1']:.1f} |"
+            )
+    lines += [
+        "",
+        f"`/predict_batch` with {report['settings']['batch_rows']:,} customers "
+        f"(client wall time, median of {report['settings']['batch_repeats']}):",
+        "",
+        "| server | median s | µs/row | all 200 with full count |",
+        "|---|---:|---:|---|",
+    ]
+    for name in names:
+        batch = report["batch"].get(name)
+        if batch:
+            lines.append(
+                f"| {name} | {batch['seconds']:.3f} | {batch['us_per_row']:.1f} "
+                f"| {'yes' if batch['ok'] else 'NO'} |"
+            )
+    lines += [
+        "",
+        "Memory of the whole serving process tree (MB; RSS sums count shared "
+        "pages once per process, PSS splits them):",
+        "",
+        "| server | processes | RSS idle | PSS idle | RSS peak under load "
+        "| PSS peak under load |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name in names:
+        m = report["memory"][name]
+        peak_rss = max(
+            (v["peak_rss_mb"] for k, v in s.items() if k.startswith(name + "@")),
+            default=0.0,
+        )
+        peak_pss = max(
+            (v["peak_pss_mb"] for k, v in s.items() if k.startswith(name + "@")),
+            default=0.0,
+        )
+        lines.append(
+            f"| {name} | {m['processes']} | {m['idle_rss_mb']:.0f} "
+            f"| {m['idle_pss_mb']:.0f} | {peak_rss:.0f} | {peak_pss:.0f} |"
+        )
+    lines += ["", "Targets (reported, not asserted):", ""]
+    lines += [f"- {t}" for t in report["targets"]]
+    if report.get("profiles"):
+        lines += ["", "py-spy raw stacks: " + ", ".join(report["profiles"])]
+    return "\n".join(lines) + "\n"
+
+
+def check_targets(report: dict[str, Any]) -> list[str]:
+    s = report["summary"]
+    out = []
+    for name in report["servers"]:
+        if name in ("bare", "original"):
+            continue
+        hi, lo = s.get(f"{name}@16"), s.get(f"{name}@1")
+        bare = s.get("bare@16")
+        if hi and bare:
+            ratio = hi["rps"] / bare["rps"]
+            verdict = "met" if ratio >= TARGET_RATIO_TO_BARE else "NOT met"
+            out.append(
+                f"{name}: c=16 throughput {ratio:.2f}× bare "
+                f"(target ≥ {TARGET_RATIO_TO_BARE}×): {verdict}"
+            )
+        if lo:
+            ok = lo["p50_ms"] <= TARGET_P50_MS and lo["p99_ms"] <= TARGET_P99_MS
+            out.append(
+                f"{name}: c=1 p50 {lo['p50_ms']:.2f} ms (≤ {TARGET_P50_MS}), "
+                f"p99 {lo['p99_ms']:.2f} ms (≤ {TARGET_P99_MS}): "
+                + ("met" if ok else "NOT met")
+            )
+        batch = report["batch"].get(name)
+        if batch:
+            ok = batch["us_per_row"] <= TARGET_BATCH_US_PER_ROW
+            out.append(
+                f"{name}: /predict_batch {batch['us_per_row']:.1f} µs/row "
+                f"(≤ {TARGET_BATCH_US_PER_ROW}): " + ("met" if ok else "NOT met")
+            )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    concurrency = [int(c) for c in args.concurrency.split(",")]
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    ensure_models(args.bentoml_home)
+    machine = describe()
+    workdir = Path(tempfile.mkdtemp(prefix="churn-bench-"))
+    bodies = workdir / "bodies.jsonl"
+    customers = make_customers(args.bodies)
+    bodies.write_text("\n".join(json.dumps(c) for c in customers) + "\n")
+    batch_body = json.dumps({"customers": make_customers(args.batch_rows, seed=11)})
+
+    targets = build_targets(args, workdir)
+    servers: dict[str, Server] = {}
+    runs: list[dict[str, Any]] = []
+    batch_runs: list[dict[str, Any]] = []
+    memory: dict[str, dict[str, float]] = {}
+    profiles: list[str] = []
+    try:
+        for target in targets:
+            print(f"starting {target.name} ...", flush=True)
+            servers[target.name] = target.start()
+        time.sleep(2)
+        for name, server in servers.items():
+            memory[name] = {
+                "processes": len(server.pids()),
+                "idle_rss_mb": rss_mb(server.pid),
+                "idle_pss_mb": pss_mb(server.pid),
+            }
+        for server in servers.values():
+            run_wrk(server.url, bodies, 4, args.warmup)
+        for round_index in range(args.rounds):
+            for c in concurrency:
+                for server in servers.values():
+                    spies = []
+                    if (
+                        args.profile
+                        and round_index == 0
+                        and c == max(concurrency)
+                        and server.name not in ("bare", "original")
+                    ):
+                        pdir = args.out / "profiles" / stamp
+                        pdir.mkdir(parents=True, exist_ok=True)
+                        spies = profile_workers(server, args.profile, pdir)
+                    run = measure_run(server, bodies, c, args.duration)
+                    for path, spy in spies:
+                        spy.wait(timeout=args.profile + 60)
+                        profiles.append(str(path.relative_to(REPO_ROOT)))
+                    run["round"] = round_index
+                    runs.append(run)
+                    print(
+                        f"round {round_index} {server.name:>10} c={c:<3} "
+                        f"{run['rps']:8.0f} req/s p50 {run['p50_us'] / 1000:6.2f} ms "
+                        f"p99 {run['p99_us'] / 1000:7.2f} ms "
+                        f"errors {run['non_2xx']}+{run['socket_errors']} "
+                        f"cpu {run['server_cpu_ms_per_req']:.2f} ms/req "
+                        f"load1 {run['load1_at_start']:.1f}",
+                        flush=True,
+                    )
+        for _ in range(args.batch_repeats + 1):
+            for server in servers.values():
+                batch_runs.append(
+                    post_batch(server, batch_body.encode(), args.batch_rows)
+                )
+    finally:
+        for server in servers.values():
+            server.stop()
+
+    summary = {}
+    for name in servers:
+        for c in concurrency:
+            subset = [r for r in runs if r["server"] == name and r["concurrency"] == c]
+            if subset:
+                summary[f"{name}@{c}"] = summarise(subset)
+    batch: dict[str, Any] = {}
+    for name in servers:
+        # The first post per server warms caches and the allocator; drop it.
+        timed = [b for b in batch_runs if b["server"] == name][1:]
+        if timed:
+            batch[name] = {
+                "seconds": statistics.median(b["seconds"] for b in timed),
+                "us_per_row": statistics.median(b["us_per_row"] for b in timed),
+                "ok": all(b["ok"] for b in timed),
+            }
+    report: dict[str, Any] = {
+        "stamp": stamp,
+        "machine": machine,
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
+        "settings": {
+            "duration": args.duration,
+            "rounds": args.rounds,
+            "concurrency": concurrency,
+            "bodies": args.bodies,
+            "batch_rows": args.batch_rows,
+            "batch_repeats": args.batch_repeats,
+        },
+        "servers": list(servers),
+        "descriptions": {n: s.description for n, s in servers.items()},
+        "summary": summary,
+        "batch": batch,
+        "memory": memory,
+        "runs": runs,
+        "batch_runs": batch_runs,
+        "profiles": profiles,
+    }
+    report["targets"] = check_targets(report)
+    markdown = render(report)
+    args.out.mkdir(parents=True, exist_ok=True)
+    base = args.out / (stamp + (f"-{args.label}" if args.label else ""))
+    base.with_suffix(".md").write_text(markdown)
+    base.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+    print()
+    print(markdown)
+    print(f"written {base.with_suffix('.md')} and .json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
