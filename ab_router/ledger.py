@@ -1,6 +1,9 @@
 """The experiment ledger: every exposure, label and change, shared by all workers.
 
-SQLite in WAL mode is the embedded default. A write returns only after its
+``Ledger`` is what the service needs from a ledger; ``SqliteLedger`` here and
+``PostgresLedger`` (``ab_router.ledger_postgres``, for several hosts) both
+implement it with the same semantics. SQLite in WAL mode is the embedded
+default. A write returns only after its
 transaction commits, and WAL with ``synchronous=NORMAL`` survives the writing
 process being SIGKILLed (the WAL frames are already in the OS), so an answered
 request is never lost to a worker crash. Nothing is ever deleted: a reset
@@ -17,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 from ab_router.config import ExperimentConfig
 from ab_router.errors import (
@@ -72,7 +76,7 @@ CREATE INDEX IF NOT EXISTS exposures_by_epoch ON exposures (experiment, epoch);
 CREATE INDEX IF NOT EXISTS exposures_by_unit ON exposures (unit_id, created_at);
 """
 
-_EXPOSURE_COLUMNS = (
+EXPOSURE_COLUMNS = (
     "request_id, experiment, epoch, assigned_variant, variant, unit_kind, unit_id, "
     "mode, churn_probability, prediction, latency_ms, created_at, fallback, "
     "shadow_variant, shadow_probability, shadow_prediction, label, labelled_at"
@@ -88,6 +92,70 @@ class LabelOutcome(StrEnum):
 class LabelResult:
     request_id: str
     outcome: LabelOutcome
+
+
+class Ledger(Protocol):
+    """The ledger operations the service and the report use.
+
+    Every write commits before it returns; ``change_state`` returns False when
+    another process changed the experiment first; labels are idempotent.
+    """
+
+    def close(self) -> None: ...
+
+    def ensure_experiment(
+        self, config: ExperimentConfig, *, actor: str = "startup"
+    ) -> ExperimentState: ...
+
+    def state(
+        self, experiment: str, known_variants: frozenset[str]
+    ) -> ExperimentState: ...
+
+    def state_version(self, experiment: str) -> int: ...
+
+    def change_state(
+        self,
+        state: ExperimentState,
+        *,
+        config: ExperimentConfig,
+        canary_stage: int,
+        new_epoch: bool,
+        kind: str,
+        reason: str,
+        actor: str,
+    ) -> bool: ...
+
+    def transitions(self, experiment: str) -> list[Transition]: ...
+
+    def current_weights(self, experiment: str) -> dict[str, float]: ...
+
+    def record_exposures(self, exposures: Sequence[Exposure]) -> None: ...
+
+    def record_shadow_scores(
+        self, variant: str, scores: Sequence[tuple[str, float, int]]
+    ) -> None: ...
+
+    def exposures(
+        self, experiment: str, epoch: int | None = None
+    ) -> list[Exposure]: ...
+
+    def count_exposures(self, experiment: str, epoch: int) -> dict[str, int]: ...
+
+    def epoch_counts(self, experiment: str, epoch: int) -> tuple[int, int]: ...
+
+    def epochs(self, experiment: str) -> list[int]: ...
+
+    def label_request(
+        self, request_id: str, churned: bool, observed_at: float | None = None
+    ) -> LabelResult: ...
+
+    def label_customer(
+        self,
+        experiment: str,
+        customer_id: str,
+        churned: bool,
+        observed_at: float | None = None,
+    ) -> LabelResult: ...
 
 
 class SqliteLedger:
@@ -310,8 +378,8 @@ class SqliteLedger:
     def record_exposures(self, exposures: Sequence[Exposure]) -> None:
         """Commit exposures; returns only once they are durable."""
         placeholders = ", ".join("?" * 18)
-        sql = f"INSERT INTO exposures ({_EXPOSURE_COLUMNS}) VALUES ({placeholders})"
-        self._write((sql, _exposure_row(e)) for e in exposures)
+        sql = f"INSERT INTO exposures ({EXPOSURE_COLUMNS}) VALUES ({placeholders})"
+        self._write((sql, exposure_row(e)) for e in exposures)
 
     def record_shadow_scores(
         self, variant: str, scores: Sequence[tuple[str, float, int]]
@@ -329,17 +397,17 @@ class SqliteLedger:
     def exposures(self, experiment: str, epoch: int | None = None) -> list[Exposure]:
         if epoch is None:
             rows = self._read(
-                f"SELECT {_EXPOSURE_COLUMNS} FROM exposures WHERE experiment = ? "
+                f"SELECT {EXPOSURE_COLUMNS} FROM exposures WHERE experiment = ? "
                 "ORDER BY created_at",
                 (experiment,),
             )
         else:
             rows = self._read(
-                f"SELECT {_EXPOSURE_COLUMNS} FROM exposures "
+                f"SELECT {EXPOSURE_COLUMNS} FROM exposures "
                 "WHERE experiment = ? AND epoch = ? ORDER BY created_at",
                 (experiment, epoch),
             )
-        return [_exposure_from_row(r) for r in rows]
+        return [exposure_from_row(r) for r in rows]
 
     def count_exposures(self, experiment: str, epoch: int) -> dict[str, int]:
         rows = self._read(
@@ -462,7 +530,7 @@ class SqliteLedger:
         return LabelResult(request_id, LabelOutcome.ACCEPTED)
 
 
-def _exposure_row(e: Exposure) -> tuple[object, ...]:
+def exposure_row(e: Exposure) -> tuple[object, ...]:
     return (
         e.request_id,
         e.experiment,
@@ -485,7 +553,7 @@ def _exposure_row(e: Exposure) -> tuple[object, ...]:
     )
 
 
-def _exposure_from_row(r: Sequence[object]) -> Exposure:
+def exposure_from_row(r: Sequence[object]) -> Exposure:
     return Exposure(
         request_id=str(r[0]),
         experiment=str(r[1]),
