@@ -151,6 +151,29 @@ class LedgerSettings(BaseSettings):
 
     ledger_path: Path = Path("var/churn-ab-ledger.sqlite3")
     """SQLite ledger file shared by all workers (relative to the working dir)."""
+    ledger_url: SecretStr | None = None
+    """PostgreSQL ledger, a libpq ``postgresql://user:password@host:5432/db``
+    URL (default unset). When set it wins over ``ledger_path``: every replica
+    on every host shares one experiment. Needs the ``postgres`` extra."""
+
+    @field_validator("ledger_url", mode="before")
+    @classmethod
+    def _check_url_scheme(cls, value: object) -> object:
+        # An empty variable (compose passing an unset one through) means unset.
+        if isinstance(value, str) and not value.strip():
+            return None
+        # Names the rule, never the value: the URL may carry a password.
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(text, str) and text.split("://", 1)[0] not in (
+            "postgresql",
+            "postgres",
+        ):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    def url(self) -> str | None:
+        """The PostgreSQL URL in clear text, for the one call that connects."""
+        return None if self.ledger_url is None else self.ledger_url.get_secret_value()
 
 
 class AdminSettings(BaseSettings):
