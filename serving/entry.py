@@ -24,7 +24,8 @@ from ab_router.errors import (
     UnauthorizedError,
     UnknownRequestError,
 )
-from ab_router.ledger import LabelResult, SqliteLedger
+from ab_router.ledger import LabelResult
+from ab_router.ledger_factory import open_ledger
 from ab_router.records import Exposure, Mode
 from ab_router.state import NOT_IN_CANARY, ExperimentState
 from ab_router.statistics.experiment import ExperimentSummary, summarize_experiment
@@ -68,7 +69,7 @@ class EntryApp:
         self.settings = settings
         self.metrics = metrics
         self.model_descriptions = dict(model_descriptions)
-        self.ledger = SqliteLedger(settings.ledger.ledger_path)
+        self.ledger = open_ledger(settings.ledger.url(), settings.ledger.ledger_path)
         initial = self.ledger.ensure_experiment(settings.experiment)
         self.state = StateCache(self.ledger, initial, settings.entry.state_refresh_s)
         self.predictor = Predictor(

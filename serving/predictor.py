@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from ab_router.assignment import Assignment, assign
 from ab_router.breaker import CircuitBreaker
 from ab_router.errors import LedgerUnavailableError, ModelsUnavailableError
-from ab_router.ledger import SqliteLedger
+from ab_router.ledger import Ledger
 from ab_router.records import Exposure, Mode
 from ab_router.state import ExperimentState
 from churn_features.encoding import schema_codes
@@ -60,7 +60,7 @@ class StateCache:
     """
 
     def __init__(
-        self, ledger: SqliteLedger, initial: ExperimentState, refresh_s: float
+        self, ledger: Ledger, initial: ExperimentState, refresh_s: float
     ) -> None:
         self._ledger = ledger
         self._state = initial
@@ -88,7 +88,7 @@ class Predictor:
     def __init__(
         self,
         *,
-        ledger: SqliteLedger,
+        ledger: Ledger,
         state: StateCache,
         scorers: Mapping[str, Scorer],
         settings: EntrySettings,
