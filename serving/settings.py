@@ -37,8 +37,11 @@ class ModelSettings(BaseSettings):
     """Worker processes per model service (default 1)."""
     max_batch_size: int = Field(1024, ge=1, le=100_000)
     """Largest adaptive batch a model service scores at once (rows)."""
-    max_latency_ms: int = Field(20, ge=1, le=60_000)
-    """Adaptive batching latency budget (ms): a batch waits at most this long."""
+    max_latency_ms: int = Field(1000, ge=1, le=60_000)
+    """Adaptive batching latency cap (ms). BentoML's dispatcher answers 503
+    "overloaded" to a request it expects to exceed this, so it must sit well
+    above the model's worst batch time under load (a tight cap turned a busy
+    machine's normal slowness into fallbacks)."""
 
 
 class EntrySettings(BaseSettings):
