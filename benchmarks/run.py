@@ -451,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"load1 {run['load1_at_start']:.1f}",
                         flush=True,
                     )
-        for _ in range(args.batch_repeats + 1):
+        for _ in range(args.batch_repeats + 1 if args.batch_repeats else 0):
             for server in servers.values():
                 batch_runs.append(
                     post_batch(server, batch_body.encode(), args.batch_rows)

@@ -40,6 +40,10 @@ class Server:
     env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    @property
     def pid(self) -> int:
         return self.process.pid
 

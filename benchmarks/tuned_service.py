@@ -8,6 +8,8 @@ against the untouched service in the same interleaved run without editing
 - ``gc``: ``gc.freeze()`` after imports and a high first-generation threshold.
 - ``flat``: model services score through ``proposals.flat_trees``.
 - ``noledger``: exposures are not written (measures the per-request commit).
+- ``mimecache``: BentoML's per-response ``IOMixin.mime_type`` (which rebuilds
+  the output's JSON schema for ndarray/dict outputs) is cached per class.
 - ``inproc``: the entry worker scores in-process instead of calling the model
   services (measures the entry → model hop; the model services idle).
 
@@ -23,7 +25,7 @@ from typing import Any
 TWEAKS = frozenset(
     t.strip() for t in os.environ.get("CHURN_BENCH_TWEAKS", "").split(",") if t.strip()
 )
-KNOWN = frozenset({"gc", "flat", "noledger", "inproc"})
+KNOWN = frozenset({"gc", "flat", "noledger", "inproc", "mimecache"})
 if TWEAKS - KNOWN:
     raise SystemExit(f"CHURN_BENCH_TWEAKS: unknown {sorted(TWEAKS - KNOWN)}")
 
@@ -40,6 +42,14 @@ if "flat" in TWEAKS:
         self.estimator = FlatTreeEnsemble.from_estimator(self.estimator)
 
     model_scorer.ModelScorer.__init__ = _flat_init  # type: ignore[method-assign]
+
+if "mimecache" in TWEAKS:
+    import functools
+
+    from _bentoml_sdk.io_models import IOMixin
+
+    _mime_type = functools.cache(IOMixin.mime_type.__func__)  # type: ignore[attr-defined]
+    IOMixin.mime_type = classmethod(_mime_type)  # type: ignore[method-assign,assignment]
 
 if "noledger" in TWEAKS:
     from ab_router.ledger import SqliteLedger
