@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import sqlite3
+import subprocess
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -149,3 +150,33 @@ def metric_sum(text: str, name: str, **labels: str) -> float:
         if all(found.get(k) == v for k, v in labels.items()):
             total += float(match.group("v"))
     return total
+
+
+def private_home(trained_home: Path, destination: Path) -> Path:
+    """A BENTOML_HOME of its own that shares the trained models.
+
+    ``bentoml serve`` wipes ``$BENTOML_HOME/prometheus_multiproc_dir`` at
+    start, so a second server on the same home would erase the metrics of the
+    first; the models themselves are only read, so they are linked.
+    """
+    destination.mkdir(parents=True, exist_ok=True)
+    link = destination / "models"
+    if not link.exists():
+        link.symlink_to(trained_home / "models", target_is_directory=True)
+    return destination
+
+
+def ledger_files(path: Path) -> list[Path]:
+    """The SQLite database and its WAL companions that exist now."""
+    return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+
+
+@contextmanager
+def immutable(paths: Iterable[Path]) -> Iterator[None]:
+    """``chattr +i`` the files (even root cannot write them); undone on exit."""
+    files = [str(p) for p in paths]
+    subprocess.run(["chattr", "+i", *files], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", *files], check=True, capture_output=True)
