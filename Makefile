@@ -15,7 +15,7 @@ DATA ?= $(CHURN_DATA)
 SHARED_SAMPLE := $(abspath ../shared/data/telco-customer-churn.sample.csv)
 TEST_DATA := $(or $(CHURN_DATA),$(wildcard $(SHARED_SAMPLE)))
 
-.PHONY: help setup system-deps venv train serve test test-fast lint typecheck build report simulate clean
+.PHONY: help setup system-deps venv train serve test test-fast lint typecheck build ci-image-test simulate clean
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -54,6 +54,10 @@ typecheck: venv  ## mypy on the packages and service.py
 
 build: train  ## bentoml build (the Bento with both models)
 	$(BIN)/bentoml build
+
+ci-image-test: venv  ## CI: install the container tools, then the image test
+	scripts/install-system-deps.sh image
+	$(MAKE) image-test
 
 simulate: venv  ## A/A and A/B simulations of the decision rule
 	$(BIN)/python -m ab_router simulate

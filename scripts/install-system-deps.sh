@@ -2,8 +2,12 @@
 # Install the Debian packages the test suite uses, only when one is missing.
 # prometheus/promtool: live scrapes and rule tests; jsonnet: dashboards;
 # wrk: benchmarks; sqlite3: ledger inspection; postgresql: the shared ledger.
+# With the argument "image": what building and running the OCI image needs.
 set -euo pipefail
 packages=(prometheus jsonnet wrk sqlite3 make postgresql)
+if [[ "${1:-}" == "image" ]]; then
+  packages=(buildah debootstrap podman runc iptables)
+fi
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
