@@ -33,6 +33,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from churn_features.schema import EXAMPLE_CUSTOMER
 from tests.support.prometheus_server import (
     DASHBOARD_FILE,
     PrometheusServer,
@@ -58,27 +59,7 @@ BURST_SECONDS = 8.0
 BURST_MAX_REQUESTS = 600
 TRICKLE_INTERVAL = 0.2
 
-CUSTOMER: dict[str, Any] = {
-    "gender": "Female",
-    "SeniorCitizen": 1,
-    "Partner": "No",
-    "Dependents": "No",
-    "tenure": 1,
-    "PhoneService": "Yes",
-    "MultipleLines": "No",
-    "InternetService": "Fiber optic",
-    "OnlineSecurity": "No",
-    "OnlineBackup": "No",
-    "DeviceProtection": "No",
-    "TechSupport": "No",
-    "StreamingTV": "No",
-    "StreamingMovies": "No",
-    "Contract": "Month-to-month",
-    "PaperlessBilling": "Yes",
-    "PaymentMethod": "Electronic check",
-    "MonthlyCharges": 85.0,
-    "TotalCharges": 85.0,
-}
+CUSTOMER: dict[str, Any] = dict(EXAMPLE_CUSTOMER)
 # A long-standing customer on a two-year contract, so answers are not all churn.
 LOYAL = CUSTOMER | {
     "tenure": 60,

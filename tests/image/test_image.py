@@ -24,29 +24,11 @@ from image_support import (
     wait_ready,
 )
 
+from churn_features.schema import EXAMPLE_CUSTOMER
+
 pytestmark = pytest.mark.image
 
-CUSTOMER = {
-    "gender": "Female",
-    "SeniorCitizen": 1,
-    "Partner": "No",
-    "Dependents": "No",
-    "tenure": 1,
-    "PhoneService": "Yes",
-    "MultipleLines": "No",
-    "InternetService": "Fiber optic",
-    "OnlineSecurity": "No",
-    "OnlineBackup": "No",
-    "DeviceProtection": "No",
-    "TechSupport": "No",
-    "StreamingTV": "No",
-    "StreamingMovies": "No",
-    "Contract": "Month-to-month",
-    "PaperlessBilling": "Yes",
-    "PaymentMethod": "Electronic check",
-    "MonthlyCharges": 85.0,
-    "TotalCharges": 85.0,
-}
+CUSTOMER = dict(EXAMPLE_CUSTOMER)
 
 
 def _check_prediction(response: httpx.Response) -> dict[str, object]:
