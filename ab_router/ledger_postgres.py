@@ -132,12 +132,13 @@ class PostgresLedger:
 
     def _connect(self) -> psycopg.Connection[Any]:
         connection = self._connection
-        if connection is not None and self._pid != os.getpid():
-            # A connection inherited through fork() is the parent's socket.
+        if self._pid != os.getpid():
+            # Inherited through fork(): the socket is the parent's session.
+            # Closing it would end the parent's session too, so just drop it.
             connection = None
-        if connection is None or connection.closed or connection.broken:
-            if connection is not None and self._pid == os.getpid():
-                connection.close()
+        elif connection is not None and connection.broken:
+            connection.close()
+        if connection is None or connection.closed:
             connection = psycopg.connect(
                 self._url,
                 autocommit=True,  # explicit transactions below
@@ -148,14 +149,27 @@ class PostgresLedger:
             self._pid = os.getpid()
         return connection
 
-    def _run(self, work: Callable[[psycopg.Cursor[Any]], T], purpose: str) -> T:
-        """Run ``work`` in one transaction and commit, reconnecting once."""
+    def _run(
+        self,
+        work: Callable[[psycopg.Cursor[Any]], T],
+        purpose: str,
+        *,
+        transaction: bool = True,
+    ) -> T:
+        """Run ``work`` in one transaction and commit, reconnecting once.
+
+        ``transaction=False`` is for a single read: in autocommit mode the
+        statement is its own transaction, one round trip instead of three.
+        """
         with self._lock:
             for attempt in (1, 2):
                 committing = False
                 connection: psycopg.Connection[Any] | None = None
                 try:
                     connection = self._connect()
+                    if not transaction:
+                        with connection.cursor() as cursor:
+                            return work(cursor)
                     with connection.transaction(), connection.cursor() as cursor:
                         result = work(cursor)
                         committing = True
@@ -179,7 +193,7 @@ class PostgresLedger:
             cursor.execute(sql, params)
             return cursor.fetchall()
 
-        return self._run(work, "be read")
+        return self._run(work, "be read", transaction=False)
 
     # -- experiment state ----------------------------------------------------
 

@@ -388,20 +388,26 @@ def test_two_processes_labelling_one_request_differently(store: Store) -> None:
 # -- PostgreSQL specifics ------------------------------------------------------
 
 
+def _drop_ledger_connections(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = 'churn-ab'"
+        ).fetchall()
+    return sum(bool(ok) for (ok,) in killed)
+
+
 def test_reconnects_after_the_server_drops_the_connection(
     postgres: PostgresServer,
 ) -> None:
     url = postgres.create_database()
     ledger = PostgresLedger(url)
     ledger.ensure_experiment(CONFIG)
-    with psycopg.connect(url, autocommit=True) as admin:
-        killed = admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND application_name = 'churn-ab'"
-        ).fetchall()
-    assert killed == [(True,)]
+    assert _drop_ledger_connections(url) == 1
     e = exposure()
-    ledger.record_exposures([e])  # the first use after the drop reconnects
+    ledger.record_exposures([e])  # a write after the drop reconnects
+    assert _drop_ledger_connections(url) == 1
+    assert ledger.state_version("exp") == 1  # and so does a read
     assert [x.request_id for x in ledger.exposures("exp")] == [e.request_id]
 
 
