@@ -60,13 +60,11 @@ _BATCHING = {
 }
 
 
-@bentoml.service(
-    name="churn_v1_model", workers=settings.models.model_workers, traffic=_MODEL_TRAFFIC
-)
-class ChurnV1Model:
-    """Variant v1 (random forest) scoring schema-code rows in adaptive batches."""
+class _ModelService:
+    """Scores schema-code rows for one variant, in adaptive batches."""
 
-    model_ref = BentoModel(settings.models.v1_model)
+    variant: str
+    model_ref: BentoModel
 
     def __init__(self) -> None:
         self.scorer: ModelScorer = load_scorer(self.model_ref)
@@ -76,34 +74,31 @@ class ChurnV1Model:
     def score(self, codes: np.ndarray) -> np.ndarray:
         started = time.perf_counter()
         scores = self.scorer.score(codes)
-        self.metrics.batch_size.labels("v1").observe(len(codes))
-        self.metrics.inference_seconds.labels("v1").observe(
+        self.metrics.batch_size.labels(self.variant).observe(len(codes))
+        self.metrics.inference_seconds.labels(self.variant).observe(
             time.perf_counter() - started
         )
         return scores
+
+
+@bentoml.service(
+    name="churn_v1_model", workers=settings.models.model_workers, traffic=_MODEL_TRAFFIC
+)
+class ChurnV1Model(_ModelService):
+    """Variant v1: the random forest."""
+
+    variant = "v1"
+    model_ref = BentoModel(settings.models.v1_model)
 
 
 @bentoml.service(
     name="churn_v2_model", workers=settings.models.model_workers, traffic=_MODEL_TRAFFIC
 )
-class ChurnV2Model:
-    """Variant v2 (gradient boosting) scoring schema-code rows in adaptive batches."""
+class ChurnV2Model(_ModelService):
+    """Variant v2: the gradient boosting model."""
 
+    variant = "v2"
     model_ref = BentoModel(settings.models.v2_model)
-
-    def __init__(self) -> None:
-        self.scorer: ModelScorer = load_scorer(self.model_ref)
-        self.metrics = ModelServiceMetrics.create()
-
-    @bentoml.api(**_BATCHING)
-    def score(self, codes: np.ndarray) -> np.ndarray:
-        started = time.perf_counter()
-        scores = self.scorer.score(codes)
-        self.metrics.batch_size.labels("v2").observe(len(codes))
-        self.metrics.inference_seconds.labels("v2").observe(
-            time.perf_counter() - started
-        )
-        return scores
 
 
 def _remote_scorer(dependency: Any) -> Any:

@@ -145,6 +145,11 @@ class ModelServiceMetrics:
 
     @classmethod
     def create(cls) -> ModelServiceMetrics:
+        """The process's one instance (prometheus_client refuses duplicates)."""
+        return _model_service_metrics()
+
+    @classmethod
+    def _build(cls) -> ModelServiceMetrics:
         import prometheus_client as prom  # after PROMETHEUS_MULTIPROC_DIR is set
 
         return cls(
@@ -191,3 +196,8 @@ def render_families(families: Iterable[GaugeFamily]) -> str:
         lines.append(f"# TYPE {family.name} {family.kind}")
         lines.extend(_sample(family.name, lbl, v) for lbl, v in samples)
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+@functools.cache
+def _model_service_metrics() -> ModelServiceMetrics:
+    return ModelServiceMetrics._build()
