@@ -3,11 +3,10 @@
 ``Ledger`` is what the service needs from a ledger; ``SqliteLedger`` here and
 ``PostgresLedger`` (``ab_router.ledger_postgres``, for several hosts) both
 implement it with the same semantics. SQLite in WAL mode is the embedded
-default. A write returns only after its
-transaction commits, and WAL with ``synchronous=NORMAL`` survives the writing
-process being SIGKILLed (the WAL frames are already in the OS), so an answered
-request is never lost to a worker crash. Nothing is ever deleted: a reset
-starts a new epoch.
+default. A write returns only after its transaction commits, and WAL with
+``synchronous=NORMAL`` survives the writing process being SIGKILLed (the WAL
+frames are already in the OS), so an answered request is never lost to a
+worker crash. Nothing is ever deleted: a reset starts a new epoch.
 """
 
 from __future__ import annotations
