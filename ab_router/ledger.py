@@ -170,11 +170,27 @@ class SqliteLedger:
             isolation_level=None,  # explicit BEGIN/COMMIT below
             check_same_thread=False,
         )
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute("PRAGMA synchronous=NORMAL")
         self._connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        self._enable_wal(busy_timeout_ms / 1000)
+        self._connection.execute("PRAGMA synchronous=NORMAL")
         with self._lock:
             self._connection.executescript(_SCHEMA)
+
+    def _enable_wal(self, timeout_s: float) -> None:
+        # Switching a new file to WAL needs an exclusive lock that SQLite's busy
+        # handler does not wait for: workers starting together on a fresh
+        # volume can see "database is locked", so retry until the timeout.
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self._connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise LedgerUnavailableError(
+                        f"the experiment ledger {self.path} could not be opened: {exc}"
+                    ) from exc
+                time.sleep(0.05)
 
     def close(self) -> None:
         with self._lock:
