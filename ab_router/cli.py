@@ -88,7 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     _decision_options(sim)
 
     rep = sub.add_parser("report", help="Markdown + PNG report from a ledger")
-    rep.add_argument("--ledger", type=Path, required=True, help="SQLite ledger file")
+    rep.add_argument(
+        "--ledger",
+        required=True,
+        help="SQLite ledger file, or a postgresql:// URL of a shared ledger",
+    )
     rep.add_argument("--experiment", required=True)
     rep.add_argument("--epoch", type=int, default=None, help="default: the latest")
     rep.add_argument("--out", type=Path, required=True, help="output directory")
@@ -155,13 +159,14 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     # Imported here so `simulate` works without the ledger's dependencies.
-    from ab_router.ledger import SqliteLedger
+    from ab_router.ledger_factory import open_ledger
     from ab_router.report import render_report
 
-    if not args.ledger.is_file():
+    is_url = "://" in args.ledger
+    if not is_url and not Path(args.ledger).is_file():
         print(f"error: --ledger {args.ledger}: no such file", file=sys.stderr)
         return 2
-    ledger = SqliteLedger(args.ledger)
+    ledger = open_ledger(args.ledger if is_url else None, Path(args.ledger))
     try:
         epoch = args.epoch
         transitions = ledger.transitions(args.experiment)
