@@ -158,6 +158,35 @@ def test_stopped_v2_falls_back_to_v1_and_opens_the_breaker(
         assert _wait_until(v2_answers, attempts=100), "v2 never answered again"
 
 
+def _all_workers_report(client: httpx.Client, status: int) -> bool:
+    # /health answers from whichever entry worker accepts the connection, with
+    # that worker's breakers; several in a row in agreement cover both.
+    return all(client.get("/health").status_code == status for _ in range(8))
+
+
+def _open_both_breakers(client: httpx.Client) -> None:
+    """With both models stopped, send /predict until every worker is unready."""
+    for _ in range(40):
+        response = client.post("/predict", json=_customer())
+        assert response.status_code == 503, response.text
+        error = response.json()["error"]
+        assert error["code"] == "models_unavailable"
+        assert "v1" in error["message"] and "v2" in error["message"]
+        if _all_workers_report(client, 503):
+            return
+    pytest.fail("/health stayed 200 with both model services stopped")
+
+
+def _heal(client: httpx.Client) -> None:
+    """Send traffic until every worker's breakers are closed again."""
+    for _ in range(100):
+        client.post("/predict", json=_customer())
+        if _all_workers_report(client, 200):
+            return
+        time.sleep(0.2)
+    pytest.fail("the entry workers never became healthy again")
+
+
 def test_both_models_stopped_gives_503_and_not_ready(
     fault_server: BentoServer,
 ) -> None:
@@ -165,27 +194,37 @@ def test_both_models_stopped_gives_503_and_not_ready(
     with httpx.Client(base_url=fault_server.url, timeout=30) as client:
         before = ledger_counts(fault_server.ledger_path)
         with stopped(models):
-            statuses = []
-            for _ in range(40):
-                response = client.post("/predict", json=_customer())
-                statuses.append(response.status_code)
-                assert response.status_code == 503, response.text
-                error = response.json()["error"]
-                assert error["code"] == "models_unavailable"
-                assert "v1" in error["message"] and "v2" in error["message"]
-                if all(client.get("/readyz").status_code != 200 for _ in range(6)):
-                    break
-            else:
-                pytest.fail("/readyz stayed 200 with both model services stopped")
+            _open_both_breakers(client)
+            # BentoML's /readyz asks the entry's own __is_ready__ first: with
+            # the breakers open it answers 503 at once (before they open it
+            # waits on the stopped dependencies, up to the request timeout).
+            readyz = [client.get("/readyz").status_code for _ in range(4)]
+            assert readyz == [503] * 4
             assert ledger_counts(fault_server.ledger_path) == before
+        _heal(client)
+        assert client.get("/readyz").status_code == 200
 
-        def recovered() -> bool:
-            return client.post("/predict", json=_customer()).status_code == 200
 
-        assert _wait_until(recovered, attempts=100), "never recovered after SIGCONT"
-        assert _wait_until(
-            lambda: client.get("/readyz").status_code == 200, attempts=50
-        )
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "needs lead fix: an open breaker only closes on a client request, so an "
+        "idle (or load-balancer-drained) worker stays unready after the models "
+        "are back; readiness should let a trial call through after the cool-down"
+    ),
+)
+def test_readiness_recovers_without_traffic(fault_server: BentoServer) -> None:
+    models = _workers(fault_server, V1_SERVICE) + _workers(fault_server, V2_SERVICE)
+    with httpx.Client(base_url=fault_server.url, timeout=30) as client:
+        try:
+            with stopped(models):
+                _open_both_breakers(client)
+            # Only probes from here: what a load balancer does to an unready pod.
+            assert _wait_until(
+                lambda: _all_workers_report(client, 200), attempts=20, pause_s=0.5
+            ), "still unready 10 cool-downs after the models came back"
+        finally:
+            _heal(client)
 
 
 @dataclass
