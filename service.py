@@ -45,11 +45,12 @@ from serving.ledger_metrics import ledger_metrics_text
 from serving.metrics import ModelServiceMetrics, ServiceMetrics
 from serving.model_scorer import ModelScorer
 from serving.model_store import describe_model, load_scorer, require_models
-from serving.settings import load_settings
-from serving.validation_metrics import ValidationMetricsMiddleware
+from serving.request_guard import RequestGuardMiddleware
+from serving.settings import load_settings, require_ledger_location
 
 settings = load_settings()
 require_models([settings.models.v1_model, settings.models.v2_model])
+require_ledger_location(settings.ledger)
 
 _MODEL_TRAFFIC = {"timeout": settings.entry.request_timeout_s}
 _BATCHING = {
@@ -177,9 +178,10 @@ class ChurnAB:
         return FileResponse(OPENAPI_PAGE)
 
     @http.get("/health")
-    def health(self) -> JSONResponse:
-        body = self.entry.health()
-        return JSONResponse(body, status_code=200 if self.entry.is_ready() else 503)
+    async def health(self) -> JSONResponse:
+        body = await self.entry.health()
+        healthy = body["status"] == "healthy"
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
     @http.get("/models")
     def models(self) -> dict[str, Any]:
@@ -233,11 +235,13 @@ class ChurnAB:
             request, self.entry.authorize, model, apply, self.entry.count_admin
         )
 
-    def __is_ready__(self) -> bool:
-        return self.entry.is_ready()
+    async def __is_ready__(self) -> bool:
+        return await self.entry.is_ready()
 
     def __metrics__(self, content: str) -> str:
         return content + ledger_metrics_text(self.entry)
 
 
-ChurnAB.add_asgi_middleware(ValidationMetricsMiddleware)  # type: ignore[attr-defined]
+ChurnAB.add_asgi_middleware(  # type: ignore[attr-defined]
+    RequestGuardMiddleware, max_body_bytes=settings.entry.max_body_bytes
+)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    model_validator,
+)
 
 from churn_features.customer import Customer
 from churn_features.schema import CUSTOMER_ID_MAX_LENGTH
@@ -76,9 +83,12 @@ class FeedbackItem(BaseModel):
     customerID: str | None = Field(
         default=None, min_length=1, max_length=CUSTOMER_ID_MAX_LENGTH
     )
-    churned: bool
-    observed_at: float | None = Field(
-        default=None, ge=0, description="When the outcome was observed (unix s)."
+    churned: StrictBool
+    observed_at: StrictFloat | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description="When the outcome was observed (unix seconds).",
     )
 
     @model_validator(mode="after")

@@ -185,7 +185,8 @@ class EntryApp:
             "endpoints": ENDPOINTS,
         }
 
-    def health(self) -> dict[str, Any]:
+    async def health(self) -> dict[str, Any]:
+        await self.predictor.probe_open_circuits()
         up = self.predictor.models_up()
         return {
             "status": "healthy" if any(up.values()) else "degraded",
@@ -200,7 +201,9 @@ class EntryApp:
             "uptime_s": round(time.time() - self.started_at, 3),
         }
 
-    def is_ready(self) -> bool:
+    async def is_ready(self) -> bool:
+        """Ready while at least one variant can answer (probing open circuits)."""
+        await self.predictor.probe_open_circuits()
         return any(self.predictor.models_up().values())
 
     def models(self) -> dict[str, Any]:

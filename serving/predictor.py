@@ -25,11 +25,14 @@ from ab_router.ledger import Ledger
 from ab_router.records import Exposure, Mode
 from ab_router.state import ExperimentState
 from churn_features.encoding import schema_codes
-from churn_features.schema import ID_COLUMN
+from churn_features.schema import EXAMPLE_CUSTOMER, ID_COLUMN
 from serving.metrics import ServiceMetrics
 from serving.settings import EntrySettings
 
 logger = logging.getLogger("churn_ab.predictor")
+
+# One known-good row for readiness probes of a model service.
+PROBE_CODES = np.asarray([schema_codes(EXAMPLE_CUSTOMER)], dtype=np.float64)
 
 # A scorer takes an (n, 19) schema-code matrix and returns an (n, 2) matrix of
 # [churn probability, prediction at the model's decision threshold].
@@ -191,6 +194,24 @@ class Predictor:
         """Wait for background shadow scoring (used at shutdown and in tests)."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def probe_open_circuits(self) -> None:
+        """Send one trial row to each variant whose cool-down has passed.
+
+        Without it a breaker closes only on a client request, so a worker a
+        load balancer stopped sending to (because it was unready) would stay
+        unready forever after the models came back.
+        """
+        for variant, breaker in self.breakers.items():
+            if not breaker.is_open or not breaker.allow():
+                continue
+            try:
+                await self._score(variant, PROBE_CODES)
+            except Exception:
+                self._breaker_failed(variant, "model_error")
+                continue
+            breaker.record_success()
+            self._set_up(variant, True)
 
     def models_up(self) -> dict[str, bool]:
         return {v: not b.is_open for v, b in self.breakers.items()}

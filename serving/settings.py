@@ -9,6 +9,7 @@ a message naming the variable.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -58,6 +59,9 @@ class EntrySettings(BaseSettings):
     answers as a fallback."""
     max_batch_customers: int = Field(10_000, ge=1, le=100_000)
     """Most customers one ``/predict_batch`` request may carry."""
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
+    """Largest request body accepted (bytes; 413 past it). A compact batch of
+    10,000 customers is about 6.5 MB."""
     breaker_failures: int = Field(5, ge=1, le=1000)
     """Consecutive failures that open a variant's circuit breaker."""
     breaker_cooldown_s: float = Field(5.0, gt=0, le=3600)
@@ -219,3 +223,25 @@ def load_settings() -> Settings:
         raise SettingsError(f"invalid configuration: {variable}: {exc}") from None
     except (ValueError, json.JSONDecodeError) as exc:
         raise SettingsError(f"invalid configuration: {exc}") from None
+
+
+def require_ledger_location(ledger: LedgerSettings) -> None:
+    """Refuse a SQLite ledger path that can never be opened, naming it.
+
+    Checked without creating anything (``bentoml build`` imports the service
+    too); a bad path would otherwise crash-loop every entry worker.
+    """
+    if ledger.url() is not None:
+        return
+    path = ledger.ledger_path
+    variable = f"{ENV_PREFIX}LEDGER_PATH"
+    if path.is_dir():
+        raise SettingsError(f"invalid configuration: {variable}: {path} is a directory")
+    existing = path if path.exists() else path.parent
+    while not existing.exists():
+        existing = existing.parent
+    target = existing if existing != path else path
+    if not os.access(target, os.W_OK):
+        raise SettingsError(
+            f"invalid configuration: {variable}: {target} is not writable"
+        )

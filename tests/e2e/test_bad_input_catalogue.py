@@ -30,25 +30,6 @@ JSON = "application/json"
 MAX_BATCH = 10_000  # CHURN_AB_MAX_BATCH_CUSTOMERS default
 MIB = 1024 * 1024
 
-# Failing today; each reason says what the lead has to change (see the report).
-NEEDS_CONTENT_TYPE_GUARD = (
-    "needs lead fix: service.py must answer 415 to POST bodies that are not "
-    "application/json (BentoML parses text/plain, octet-stream and forms, and "
-    "turns a multipart body without boundary into a 500)"
-)
-NEEDS_DUPLICATE_KEY_CHECK = (
-    "needs lead fix: duplicate JSON keys are silently last-wins; reject them "
-    "with 400 naming the key"
-)
-NEEDS_BODY_LIMIT = (
-    "needs lead fix: no request body size limit; answer 413 above "
-    "CHURN_AB_MAX_BODY_BYTES (8 MiB)"
-)
-NEEDS_STRICT_FEEDBACK = (
-    'needs lead fix: FeedbackItem.churned/observed_at are lax ("yes", 1, '
-    '"123", Infinity accepted); use StrictBool/StrictFloat, allow_inf_nan=False'
-)
-
 
 def dumps(value: Any) -> bytes:
     # allow_nan writes the NaN / Infinity tokens that Python's json accepts.
@@ -83,7 +64,6 @@ class Case:
     field: str | None = None  # the field the response body must name
     content_type: str | None = JSON
     statuses: tuple[int, ...] = ()  # empty: any 4xx
-    xfail: str | None = None
 
 
 def _predict_cases() -> list[Case]:
@@ -249,11 +229,18 @@ def _predict_cases() -> list[Case]:
             "customerID",
         ),
         Case(
+            "predict-customer-id-1MB",
+            "/predict",
+            dumps(customer(customerID="x" * MIB)),
+            "string_too_long",
+            "customerID",
+        ),
+        Case(
             "predict-customer-id-8MB",
             "/predict",
             dumps(customer(customerID="x" * (8 * MIB))),
-            "string_too_long",
-            "customerID",
+            "body_too_large",
+            "body",
         ),
         Case("predict-empty-body", "/predict", b"", "missing"),
         Case("predict-empty-object", "/predict", b"{}", "missing", "gender"),
@@ -303,7 +290,6 @@ def _predict_cases() -> list[Case]:
             "duplicate",
             "tenure",
             statuses=(400,),
-            xfail=NEEDS_DUPLICATE_KEY_CHECK,
         ),
         Case(
             "predict-text-plain",
@@ -313,7 +299,6 @@ def _predict_cases() -> list[Case]:
             "Content-Type",
             content_type="text/plain",
             statuses=(415,),
-            xfail=NEEDS_CONTENT_TYPE_GUARD,
         ),
         Case(
             "predict-octet-stream",
@@ -323,7 +308,6 @@ def _predict_cases() -> list[Case]:
             "Content-Type",
             content_type="application/octet-stream",
             statuses=(415,),
-            xfail=NEEDS_CONTENT_TYPE_GUARD,
         ),
         Case(
             "predict-multipart-without-boundary",
@@ -333,7 +317,6 @@ def _predict_cases() -> list[Case]:
             "Content-Type",
             content_type="multipart/form-data",
             statuses=(415,),
-            xfail=NEEDS_CONTENT_TYPE_GUARD,
         ),
         Case(
             "predict-form-urlencoded",
@@ -343,7 +326,6 @@ def _predict_cases() -> list[Case]:
             "Content-Type",
             content_type="application/x-www-form-urlencoded",
             statuses=(415,),
-            xfail=NEEDS_CONTENT_TYPE_GUARD,
         ),
         Case("predict-xml-body", "/predict", b"<customer/>", "json_invalid|media.type"),
         Case(
@@ -352,7 +334,6 @@ def _predict_cases() -> list[Case]:
             valid[:-1].encode() + b" " * (12 * MIB) + b"}",
             "too.large|body|bytes",
             statuses=(413,),
-            xfail=NEEDS_BODY_LIMIT,
         ),
     ]
     return cases
@@ -438,7 +419,6 @@ def _batch_cases() -> list[Case]:
             "Content-Type",
             content_type="multipart/form-data",
             statuses=(415,),
-            xfail=NEEDS_CONTENT_TYPE_GUARD,
         ),
     ]
 
@@ -546,7 +526,6 @@ def _feedback_cases() -> list[Case]:
             lambda ctx: _labelled(ctx, observed_at=float("inf")),
             "finite_number",
             "observed_at",
-            xfail=NEEDS_STRICT_FEEDBACK,
         ),
         Case(
             "feedback-string-observed-at",
@@ -554,7 +533,6 @@ def _feedback_cases() -> list[Case]:
             lambda ctx: _labelled(ctx, observed_at="1700000000"),
             "float_type",
             "observed_at",
-            xfail=NEEDS_STRICT_FEEDBACK,
         ),
         Case(
             "feedback-string-churned",
@@ -562,7 +540,6 @@ def _feedback_cases() -> list[Case]:
             lambda ctx: _labelled(ctx, churned="yes"),
             "bool_type",
             "churned",
-            xfail=NEEDS_STRICT_FEEDBACK,
         ),
         Case(
             "feedback-int-churned",
@@ -570,7 +547,6 @@ def _feedback_cases() -> list[Case]:
             lambda ctx: _labelled(ctx, churned=1),
             "bool_type",
             "churned",
-            xfail=NEEDS_STRICT_FEEDBACK,
         ),
         Case("feedback-empty-body", "/feedback", b"", "missing|request_id"),
         Case("feedback-not-json", "/feedback", b"churned", "json_invalid"),
@@ -590,7 +566,6 @@ def _feedback_cases() -> list[Case]:
             "Content-Type",
             content_type="multipart/form-data",
             statuses=(415,),
-            xfail=NEEDS_CONTENT_TYPE_GUARD,
         ),
         Case(
             "feedback-batch-empty",
@@ -639,7 +614,6 @@ def _feedback_cases() -> list[Case]:
             "Content-Type",
             content_type="multipart/form-data",
             statuses=(415,),
-            xfail=NEEDS_CONTENT_TYPE_GUARD,
         ),
     ]
 
@@ -648,16 +622,7 @@ CASES = _predict_cases() + _batch_cases() + _feedback_cases()
 
 
 def _params() -> list[Any]:
-    return [
-        pytest.param(
-            case,
-            id=case.id,
-            marks=[pytest.mark.xfail(strict=True, reason=case.xfail)]
-            if case.xfail
-            else [],
-        )
-        for case in CASES
-    ]
+    return [pytest.param(case, id=case.id) for case in CASES]
 
 
 @pytest.fixture(scope="module")

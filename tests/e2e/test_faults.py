@@ -205,14 +205,6 @@ def test_both_models_stopped_gives_503_and_not_ready(
         assert client.get("/readyz").status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "needs lead fix: an open breaker only closes on a client request, so an "
-        "idle (or load-balancer-drained) worker stays unready after the models "
-        "are back; readiness should let a trial call through after the cool-down"
-    ),
-)
 def test_readiness_recovers_without_traffic(fault_server: BentoServer) -> None:
     models = _workers(fault_server, V1_SERVICE) + _workers(fault_server, V2_SERVICE)
     with httpx.Client(base_url=fault_server.url, timeout=30) as client:
@@ -411,13 +403,6 @@ def test_missing_model_tag_stops_the_start_naming_it(
     assert "python -m training" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "needs lead fix: an unopenable CHURN_AB_LEDGER_PATH crash-loops the "
-        "entry workers instead of stopping the start with a message naming it"
-    ),
-)
 def test_unopenable_ledger_stops_the_start_naming_the_setting(
     trained_home: Path, tmp_path: Path
 ) -> None:

@@ -62,6 +62,22 @@ def descendant_pids(root: int) -> list[int]:
     return found
 
 
+def private_home(trained_home: Path, destination: Path) -> Path:
+    """A BENTOML_HOME of its own that shares the trained models and bentos.
+
+    ``bentoml serve`` wipes ``$BENTOML_HOME/prometheus_multiproc_dir`` at
+    start, so a second server on the same home would erase the metrics of the
+    first; models and bentos are only read, so they are linked.
+    """
+    destination.mkdir(parents=True, exist_ok=True)
+    for store in ("models", "bentos"):
+        (trained_home / store).mkdir(exist_ok=True)
+        link = destination / store
+        if not link.exists():
+            link.symlink_to(trained_home / store, target_is_directory=True)
+    return destination
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -161,9 +177,10 @@ def start_bento_server(
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     ledger_path = workdir / "ledger.sqlite3"
+    home = private_home(bentoml_home, workdir / "bentoml-home")
     server_env = {
         **os.environ,
-        "BENTOML_HOME": str(bentoml_home),
+        "BENTOML_HOME": str(home),
         "CHURN_AB_LEDGER_PATH": str(ledger_path),
         "CHURN_AB_ENTRY_WORKERS": str(entry_workers),
         "CHURN_AB_ADMIN_TOKEN": ADMIN_TOKEN,

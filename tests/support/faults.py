@@ -17,6 +17,10 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.bento_server import descendant_pids, private_home
+
+__all__ = ["descendant_pids", "private_home"]
+
 ENTRY_SERVICE = "churn_ab"
 V1_SERVICE = "churn_v1_model"
 V2_SERVICE = "churn_v2_model"
@@ -29,24 +33,6 @@ def _parent_pid(pid: int) -> int | None:
         return None
     # The command name is in parentheses and may itself hold spaces.
     return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def descendant_pids(root: int) -> list[int]:
-    """Every live process below ``root`` (children, grandchildren, ...)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            parent = _parent_pid(int(entry.name))
-            if parent is not None:
-                parents[int(entry.name)] = parent
-    found: list[int] = []
-    frontier = [root]
-    while frontier:
-        current = frontier.pop()
-        children = [pid for pid, parent in parents.items() if parent == current]
-        found.extend(children)
-        frontier.extend(children)
-    return sorted(found)
 
 
 def service_name(pid: int) -> str | None:
@@ -150,20 +136,6 @@ def metric_sum(text: str, name: str, **labels: str) -> float:
         if all(found.get(k) == v for k, v in labels.items()):
             total += float(match.group("v"))
     return total
-
-
-def private_home(trained_home: Path, destination: Path) -> Path:
-    """A BENTOML_HOME of its own that shares the trained models.
-
-    ``bentoml serve`` wipes ``$BENTOML_HOME/prometheus_multiproc_dir`` at
-    start, so a second server on the same home would erase the metrics of the
-    first; the models themselves are only read, so they are linked.
-    """
-    destination.mkdir(parents=True, exist_ok=True)
-    link = destination / "models"
-    if not link.exists():
-        link.symlink_to(trained_home / "models", target_is_directory=True)
-    return destination
 
 
 def ledger_files(path: Path) -> list[Path]:

@@ -1,0 +1,161 @@
+"""Guard the JSON API routes before BentoML parses a body, and count rejections.
+
+BentoML accepts forms, plain text and multipart on every API (a multipart body
+without a boundary even becomes a 500), has no body size limit, and lets a
+duplicated JSON key silently win. This ASGI middleware answers those with a
+clear 4xx naming the rule, and counts every request BentoML itself rejects
+(its validation answers 400 before our handlers run; our handlers never
+answer 400, so a 400 on these routes is always a validation rejection).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from serving.metrics import ServiceMetrics
+
+ROUTE_ENDPOINTS = {
+    "/predict": "predict",
+    "/predict_batch": "predict_batch",
+    "/feedback": "feedback",
+    "/feedback_batch": "feedback",
+}
+VALIDATION_STATUSES = frozenset({400, 413, 415, 422})
+JSON_TYPES = frozenset({"application/json"})
+
+
+class _Rejected(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+    def body(self) -> bytes:
+        return json.dumps(
+            {"error": {"code": self.code, "message": self.message, "field": self.field}}
+        ).encode()
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _Rejected(
+                400, "duplicate_key", f"JSON key {key!r} appears twice", key
+            )
+        seen[key] = value
+    return seen
+
+
+class RequestGuardMiddleware:
+    def __init__(self, app: Any, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        endpoint = (
+            ROUTE_ENDPOINTS.get(scope.get("path", ""))
+            if scope["type"] == "http" and scope.get("method") == "POST"
+            else None
+        )
+        if endpoint is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = await self._checked_body(scope, receive)
+        except _Rejected as rejected:
+            self._count(endpoint)
+            await _respond(send, rejected)
+            return
+
+        delivered = False
+
+        async def replay() -> Any:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def observe(message: Any) -> None:
+            if (
+                message["type"] == "http.response.start"
+                and message["status"] in VALIDATION_STATUSES
+            ):
+                self._count(endpoint)
+            await send(message)
+
+        await self.app(scope, replay, observe)
+
+    async def _checked_body(self, scope: Any, receive: Any) -> bytes:
+        headers = {k.decode("latin-1").lower(): v for k, v in scope["headers"]}
+        content_type = headers.get("content-type")
+        if content_type is not None:
+            media_type = content_type.decode("latin-1").split(";")[0].strip().lower()
+            if media_type not in JSON_TYPES:
+                raise _Rejected(
+                    415,
+                    "unsupported_media_type",
+                    f"Content-Type must be application/json, got {media_type!r}",
+                    "Content-Type",
+                )
+        declared = headers.get("content-length")
+        if (
+            declared is not None
+            and declared.isdigit()
+            and int(declared) > self.max_body_bytes
+        ):
+            raise self._too_large()
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise self._too_large()
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        # Repeated keys are caught while parsing; invalid JSON is left to
+        # BentoML's validation, which names the problem.
+        try:
+            json.loads(body, object_pairs_hook=_no_duplicates)
+        except _Rejected:
+            raise
+        except (ValueError, RecursionError):
+            pass
+        return body
+
+    def _too_large(self) -> _Rejected:
+        return _Rejected(
+            413,
+            "body_too_large",
+            f"request body exceeds {self.max_body_bytes} bytes "
+            "(CHURN_AB_MAX_BODY_BYTES)",
+            "body",
+        )
+
+    @staticmethod
+    def _count(endpoint: str) -> None:
+        metrics = ServiceMetrics.create()
+        metrics.errors.labels("validation").inc()
+        metrics.requests.labels(endpoint, "client_error").inc()
+
+
+async def _respond(send: Any, rejected: _Rejected) -> None:
+    body = rejected.body()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": rejected.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
