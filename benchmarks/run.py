@@ -336,8 +336,8 @@ def render(report: dict[str, Any]) -> str:
         "pages once per process, PSS splits them):",
         "",
         "| server | processes | RSS idle | PSS idle | RSS peak under load "
-        "| PSS peak under load |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| PSS peak under load | idle CPU (% of a core) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name in names:
         m = report["memory"][name]
@@ -351,7 +351,8 @@ def render(report: dict[str, Any]) -> str:
         )
         lines.append(
             f"| {name} | {m['processes']} | {m['idle_rss_mb']:.0f} "
-            f"| {m['idle_pss_mb']:.0f} | {peak_rss:.0f} | {peak_pss:.0f} |"
+            f"| {m['idle_pss_mb']:.0f} | {peak_rss:.0f} | {peak_pss:.0f} "
+            f"| {m.get('idle_cpu_share', 0.0):.1%} |"
         )
     lines += ["", "Targets (reported, not asserted):", ""]
     lines += [f"- {t}" for t in report["targets"]]
@@ -414,9 +415,11 @@ def main(argv: list[str] | None = None) -> int:
         for target in targets:
             print(f"starting {target.name} ...", flush=True)
             servers[target.name] = target.start()
-        time.sleep(2)
+        idle_meters = {n: CpuMeter(s.pids()) for n, s in servers.items()}
+        time.sleep(5)
         for name, server in servers.items():
             memory[name] = {
+                "idle_cpu_share": idle_meters[name].read()[1] / 5.0,
                 "processes": len(server.pids()),
                 "idle_rss_mb": rss_mb(server.pid),
                 "idle_pss_mb": pss_mb(server.pid),

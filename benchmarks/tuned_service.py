@@ -23,7 +23,9 @@ import os
 from typing import Any
 
 TWEAKS = frozenset(
-    t.strip() for t in os.environ.get("CHURN_BENCH_TWEAKS", "").split(",") if t.strip()
+    t.strip()
+    for t in os.environ.get("CHURN_BENCH_TWEAKS", "").replace("+", ",").split(",")
+    if t.strip()
 )
 KNOWN = frozenset({"gc", "flat", "noledger", "inproc", "mimecache"})
 if TWEAKS - KNOWN:
