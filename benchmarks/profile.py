@@ -22,6 +22,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from benchmarks.customers import make_customers
 from benchmarks.run import DEFAULT_HOME, RESULTS, ensure_models, run_wrk
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             spies.append(
                 (label, target, subprocess.Popen(command, stdout=subprocess.DEVNULL))
             )
-        result: dict[str, object] = {}
+        result: dict[str, Any] = {}
         load = threading.Thread(
             target=lambda: result.update(
                 run_wrk(server.url, bodies, args.concurrency, args.seconds + 2)

@@ -16,6 +16,7 @@ NAME:KEY=VALUE,KEY=VALUE`` (environment for ``bentoml serve``; a
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -136,7 +137,7 @@ def build_targets(args: argparse.Namespace, workdir: Path) -> list[Target]:
         targets.append(
             Target(
                 name,
-                lambda name=name, env=env: start_bento(name, home, workdir, env=env),
+                functools.partial(start_bento, name, home, workdir, env=env),
             )
         )
     return targets

@@ -51,7 +51,7 @@ if "mimecache" in TWEAKS:
     from _bentoml_sdk.io_models import IOMixin
 
     _mime_type = functools.cache(IOMixin.mime_type.__func__)  # type: ignore[attr-defined]
-    IOMixin.mime_type = classmethod(_mime_type)  # type: ignore[method-assign,assignment]
+    IOMixin.mime_type = classmethod(_mime_type)  # type: ignore[method-assign,assignment,arg-type]
 
 if "noledger" in TWEAKS:
     from ab_router.ledger import SqliteLedger
@@ -76,7 +76,7 @@ if "inproc" in TWEAKS:
 
             super().__init__(settings, {v: make(v) for v in scorers}, *args, **kw)
 
-    service.EntryApp = _InProcessEntry  # type: ignore[attr-defined]
+    service.EntryApp = _InProcessEntry  # type: ignore[attr-defined,misc]
 
 ChurnAB = service.ChurnAB
 ChurnV1Model = service.ChurnV1Model
