@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import aiohttp
 import bentoml
 import numpy as np
 from bentoml.models import BentoModel
@@ -106,7 +107,13 @@ def _remote_scorer(dependency: Any) -> Any:
     # The dependency's client gets its endpoints only after start-up, so the
     # method is looked up per call rather than bound here.
     async def score(codes: np.ndarray) -> np.ndarray:
-        return await dependency.to_async.score(codes)
+        try:
+            return await dependency.to_async.score(codes)
+        except aiohttp.ClientConnectionError:
+            # BentoML recycles pooled connections (every 100 requests); one that
+            # the model service closed just as it was reused fails at once.
+            # Scoring has no side effects, so one retry is safe.
+            return await dependency.to_async.score(codes)
 
     return score
 
