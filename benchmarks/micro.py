@@ -2,7 +2,7 @@
 
 ``python -m benchmarks.micro`` times, on the full models in ``$BENTOML_HOME``:
 
-- ``predict_proba`` of scikit-learn vs ``proposals.flat_trees`` per batch size
+- ``predict_proba`` of scikit-learn vs ``serving.flat_trees`` per batch size
   (the adaptive batches a model service sees are mostly 1–16 rows);
 - the entry's per-request ledger write: ``SqliteLedger.record_exposures`` of
   one exposure (one IMMEDIATE transaction + commit, WAL, synchronous=NORMAL),
@@ -31,8 +31,8 @@ import bentoml
 from ab_router.ledger import SqliteLedger
 from ab_router.records import Exposure, Mode, UnitKind
 from benchmarks.customers import make_customers
-from benchmarks.proposals.flat_trees import FlatTreeEnsemble
 from churn_features.encoding import MODEL_STEP, FastEncoder, records_to_codes
+from serving.flat_trees import FlatTreeEnsemble
 from serving.settings import load_settings
 
 BATCHES = (1, 4, 16, 64, 256, 1024, 10_000)

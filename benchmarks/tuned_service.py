@@ -6,7 +6,7 @@ against the untouched service in the same interleaved run without editing
 ``service.py``:
 
 - ``gc``: ``gc.freeze()`` after imports and a high first-generation threshold.
-- ``flat``: model services score through ``proposals.flat_trees``.
+- ``flat``: model services score through ``serving.flat_trees``.
 - ``noledger``: exposures are not written (measures the per-request commit).
 - ``mimecache``: BentoML's per-response ``IOMixin.mime_type`` (which rebuilds
   the output's JSON schema for ndarray/dict outputs) is cached per class.
@@ -35,7 +35,7 @@ import service  # noqa: E402
 from serving import model_scorer  # noqa: E402
 
 if "flat" in TWEAKS:
-    from benchmarks.proposals.flat_trees import FlatTreeEnsemble
+    from serving.flat_trees import FlatTreeEnsemble
 
     _original_init = model_scorer.ModelScorer.__init__
 

@@ -1,1 +1,0 @@
-"""Measured proposals for code outside ``benchmarks/`` (the lead moves what pays)."""
