@@ -200,12 +200,25 @@ class SqliteLedger:
 
     def _write(self, statements: Iterable[tuple[str, Sequence[object]]]) -> None:
         """Run statements in one IMMEDIATE transaction and commit."""
+        self._write_many(statements)
+
+    def _write_many(
+        self,
+        statements: Iterable[tuple[str, Sequence[object]]] = (),
+        *,
+        sql: str | None = None,
+        rows: Sequence[Sequence[object]] = (),
+    ) -> None:
+        """One IMMEDIATE transaction: the statements, then ``sql`` over ``rows``
+        with ``executemany`` (a batch is prepared once, not once per row)."""
         with self._lock:
             cursor = self._connection.cursor()
             try:
                 cursor.execute("BEGIN IMMEDIATE")
-                for sql, params in statements:
-                    cursor.execute(sql, params)
+                for statement, params in statements:
+                    cursor.execute(statement, params)
+                if sql is not None:
+                    cursor.executemany(sql, rows)
                 cursor.execute("COMMIT")
             except sqlite3.Error as exc:
                 if self._connection.in_transaction:
@@ -394,7 +407,7 @@ class SqliteLedger:
         """Commit exposures; returns only once they are durable."""
         placeholders = ", ".join("?" * 18)
         sql = f"INSERT INTO exposures ({EXPOSURE_COLUMNS}) VALUES ({placeholders})"
-        self._write((sql, exposure_row(e)) for e in exposures)
+        self._write_many(sql=sql, rows=[exposure_row(e) for e in exposures])
 
     def record_shadow_scores(
         self, variant: str, scores: Sequence[tuple[str, float, int]]

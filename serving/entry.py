@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ab_router.admin import Change
@@ -57,6 +58,20 @@ ENDPOINTS = {
 }
 
 
+# Statistics cheaper than this are always recomputed when the ledger changed.
+CHEAP_STATS_S = 0.05
+MAX_STATS_STALENESS_S = 5.0
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    key: tuple[int, ...]
+    stats: dict[str, Any]
+    summary: ExperimentSummary
+    computed_at: float
+    cost_s: float
+
+
 class EntryApp:
     def __init__(
         self,
@@ -82,7 +97,8 @@ class EntryApp:
         self.started_at = time.time()
         self.decision_config = settings.experiment_settings.decision_config()
         self.canary_policy = settings.experiment_settings.canary_policy()
-        self._summary_cache: tuple[tuple[int, ...], ExperimentSummary] | None = None
+        self._cached_snapshot: _Snapshot | None = None
+        self._snapshot_lock = threading.Lock()
         self._canary_task: asyncio.Task[None] | None = None
         self._canary_checked_at = 0.0
 
@@ -226,15 +242,7 @@ class EntryApp:
         return await asyncio.to_thread(self._stats)
 
     def _stats(self) -> dict[str, Any]:
-        state = self.state.current()
-        exposures = self.ledger.exposures(state.config.name, state.epoch)
-        summary = self._summarize(state, exposures).to_dict()
-        return {
-            **traffic_stats(state, exposures),
-            "srm": summary["srm"],
-            "quality": summary["quality"],
-            "decision": summary["decision"],
-        }
+        return self._snapshot().stats
 
     async def report(self, epoch: int | None) -> dict[str, Any]:
         """Every statistic of one epoch (default: the current one)."""
@@ -264,16 +272,47 @@ class EntryApp:
         return [asdict(t) for t in self.ledger.transitions(name)]
 
     def quality_summary(self) -> ExperimentSummary:
-        """The current epoch's statistics, recomputed only when data changed."""
-        state = self.state.current()
-        key = (state.version, *self.ledger.epoch_counts(state.config.name, state.epoch))
-        cached = self._summary_cache
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        exposures = self.ledger.exposures(state.config.name, state.epoch)
-        summary = self._summarize(state, exposures)
-        self._summary_cache = (key, summary)
-        return summary
+        """The current epoch's statistics (shared with ``/ab-test/stats``)."""
+        return self._snapshot().summary
+
+    def _snapshot(self) -> _Snapshot:
+        """Statistics of the current epoch, recomputed only when needed.
+
+        Fresh whenever the ledger changed, except that a computation which
+        took long (a big epoch) is reused for up to ten times its own cost,
+        at most ``MAX_STATS_STALENESS_S``: under heavy traffic /metrics and
+        /ab-test/stats must not turn into a full scan per call.
+        """
+        with self._snapshot_lock:
+            state = self.state.current()
+            name = state.config.name
+            key = (state.version, *self.ledger.epoch_counts(name, state.epoch))
+            cached = self._cached_snapshot
+            now = time.monotonic()
+            if cached is not None and (
+                cached.key == key
+                or (
+                    cached.key[0] == key[0]
+                    and now - cached.computed_at
+                    < min(MAX_STATS_STALENESS_S, 10 * cached.cost_s)
+                    and cached.cost_s > CHEAP_STATS_S
+                )
+            ):
+                return cached
+            exposures = self.ledger.exposures(name, state.epoch)
+            summary = self._summarize(state, exposures)
+            compact = summary.to_dict()
+            stats = {
+                **traffic_stats(state, exposures),
+                "srm": compact["srm"],
+                "quality": compact["quality"],
+                "decision": compact["decision"],
+            }
+            finished = time.monotonic()
+            self._cached_snapshot = _Snapshot(
+                key, stats, summary, finished, finished - now
+            )
+            return self._cached_snapshot
 
     def _summarize(
         self,
