@@ -149,6 +149,39 @@ def test_weights_changed_at_runtime_reach_every_worker(server: BentoServer) -> N
     assert reset.status_code == 200
 
 
+def test_mode_promote_rollback_and_reset_through_the_admin_api(
+    server: BentoServer,
+) -> None:
+    def call(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = httpx.post(f"{server.url}{path}", json=body, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    start = call("/ab-test/mode", {"mode": "shadow", "reason": "dry run v2"})
+    assert start["mode"] == "shadow"
+    assert start["effective_weights"] == {"v1": 1.0, "v2": 0.0}
+    promoted = call("/ab-test/promote", {"reason": "v2 won"})
+    assert (promoted["champion"], promoted["challenger"]) == ("v2", "v1")
+    assert promoted["effective_weights"] == {"v2": 1.0, "v1": 0.0}
+    time.sleep(1.5)
+    answers = predict_many(server, [customer(f"pr{i}") for i in range(40)])
+    assert {a["assigned_variant"] for a in answers} == {"v2"}
+    rolled = call("/ab-test/rollback", {"reason": "changed our mind"})
+    # v2 is the champion now: a rollback gives it everything.
+    assert rolled["effective_weights"] == {"v2": 1.0, "v1": 0.0}
+    epoch = call("/ab-test/reset", {})["epoch"]
+    assert epoch == rolled["epoch"] + 1
+    kinds = [t["kind"] for t in httpx.get(f"{server.url}/ab-test/transitions").json()]
+    assert kinds[-4:] == ["mode:shadow", "promote", "rollback", "reset"]
+    old = httpx.get(f"{server.url}/ab-test/report", params={"epoch": promoted["epoch"]})
+    assert old.status_code == 200 and old.json()["epoch"] == promoted["epoch"]
+    assert httpx.get(f"{server.url}/ab-test/report?epoch=999").status_code == 404
+    # Back to the starting point for the tests that follow.
+    call("/ab-test/weights", {"weights": {"v1": 0.5, "v2": 0.5}})
+    call("/ab-test/promote", {})  # v1 champion again, all traffic
+    call("/ab-test/weights", {"weights": {"v1": 0.5, "v2": 0.5}})
+
+
 def test_feedback_joins_and_is_idempotent(server: BentoServer) -> None:
     answer = predict_many(server, [customer("fb-1")])[0]
     url = f"{server.url}/feedback"
