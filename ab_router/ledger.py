@@ -157,7 +157,101 @@ class Ledger(Protocol):
     ) -> LabelResult: ...
 
 
-class SqliteLedger:
+class LedgerReads:
+    """Reads both backends share: SQL written with ``?`` placeholders.
+
+    A backend provides ``_read(sql, params)`` (translating placeholders if its
+    driver needs to) and ``_exposure_order``, the ORDER BY that lists
+    exposures in the order they were written.
+    """
+
+    _exposure_order = "created_at"
+
+    def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        raise NotImplementedError
+
+    def state(self, experiment: str, known_variants: frozenset[str]) -> ExperimentState:
+        rows = self._read(
+            "SELECT config, epoch, canary_stage, version, updated_at "
+            "FROM experiments WHERE name = ?",
+            (experiment,),
+        )
+        if not rows:
+            raise UnknownRequestError(
+                f"experiment {experiment!r} does not exist", field="experiment"
+            )
+        config_json, epoch, stage, version, updated_at = rows[0]
+        config = ExperimentConfig.from_dict(json.loads(config_json), known_variants)
+        return ExperimentState(config, int(epoch), int(stage), int(version), updated_at)
+
+    def state_version(self, experiment: str) -> int:
+        """A cheap read workers poll to notice changes made by other workers."""
+        rows = self._read(
+            "SELECT version FROM experiments WHERE name = ?", (experiment,)
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def transitions(self, experiment: str) -> list[Transition]:
+        rows = self._read(
+            "SELECT experiment, epoch, kind, reason, weights, created_at, actor "
+            "FROM transitions WHERE experiment = ? ORDER BY id",
+            (experiment,),
+        )
+        return [
+            Transition(r[0], int(r[1]), r[2], r[3], json.loads(r[4]), r[5], r[6])
+            for r in rows
+        ]
+
+    def current_weights(self, experiment: str) -> dict[str, float]:
+        rows = self._read(
+            "SELECT weights FROM transitions WHERE experiment = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (experiment,),
+        )
+        return json.loads(rows[0][0]) if rows else {}
+
+    def exposures(self, experiment: str, epoch: int | None = None) -> list[Exposure]:
+        if epoch is None:
+            rows = self._read(
+                f"SELECT {EXPOSURE_COLUMNS} FROM exposures WHERE experiment = ? "
+                f"ORDER BY {self._exposure_order}",
+                (experiment,),
+            )
+        else:
+            rows = self._read(
+                f"SELECT {EXPOSURE_COLUMNS} FROM exposures "
+                f"WHERE experiment = ? AND epoch = ? ORDER BY {self._exposure_order}",
+                (experiment, epoch),
+            )
+        return [exposure_from_row(r) for r in rows]
+
+    def count_exposures(self, experiment: str, epoch: int) -> dict[str, int]:
+        rows = self._read(
+            "SELECT variant, COUNT(*) FROM exposures "
+            "WHERE experiment = ? AND epoch = ? GROUP BY variant",
+            (experiment, epoch),
+        )
+        return {variant: int(n) for variant, n in rows}
+
+    def epoch_counts(self, experiment: str, epoch: int) -> tuple[int, int]:
+        """(exposures, labels) of an epoch: a cheap change detector."""
+        rows = self._read(
+            "SELECT COUNT(*), COUNT(label) FROM exposures "
+            "WHERE experiment = ? AND epoch = ?",
+            (experiment, epoch),
+        )
+        return int(rows[0][0]), int(rows[0][1])
+
+    def epochs(self, experiment: str) -> list[int]:
+        rows = self._read(
+            "SELECT DISTINCT epoch FROM transitions WHERE experiment = ? "
+            "ORDER BY epoch",
+            (experiment,),
+        )
+        return [int(r[0]) for r in rows]
+
+
+class SqliteLedger(LedgerReads):
     """One connection per process, guarded by a lock for the thread pool."""
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = 10_000) -> None:
@@ -306,27 +400,6 @@ class SqliteLedger:
                 ) from exc
         return self.state(config.name, config.known_variants)
 
-    def state(self, experiment: str, known_variants: frozenset[str]) -> ExperimentState:
-        rows = self._read(
-            "SELECT config, epoch, canary_stage, version, updated_at "
-            "FROM experiments WHERE name = ?",
-            (experiment,),
-        )
-        if not rows:
-            raise UnknownRequestError(
-                f"experiment {experiment!r} does not exist", field="experiment"
-            )
-        config_json, epoch, stage, version, updated_at = rows[0]
-        config = ExperimentConfig.from_dict(json.loads(config_json), known_variants)
-        return ExperimentState(config, int(epoch), int(stage), int(version), updated_at)
-
-    def state_version(self, experiment: str) -> int:
-        """A cheap read workers poll to notice changes made by other workers."""
-        rows = self._read(
-            "SELECT version FROM experiments WHERE name = ?", (experiment,)
-        )
-        return int(rows[0][0]) if rows else 0
-
     def change_state(
         self,
         state: ExperimentState,
@@ -382,25 +455,6 @@ class SqliteLedger:
                 ) from exc
         return True
 
-    def transitions(self, experiment: str) -> list[Transition]:
-        rows = self._read(
-            "SELECT experiment, epoch, kind, reason, weights, created_at, actor "
-            "FROM transitions WHERE experiment = ? ORDER BY id",
-            (experiment,),
-        )
-        return [
-            Transition(r[0], int(r[1]), r[2], r[3], json.loads(r[4]), r[5], r[6])
-            for r in rows
-        ]
-
-    def current_weights(self, experiment: str) -> dict[str, float]:
-        rows = self._read(
-            "SELECT weights FROM transitions WHERE experiment = ? "
-            "ORDER BY id DESC LIMIT 1",
-            (experiment,),
-        )
-        return json.loads(rows[0][0]) if rows else {}
-
     # -- exposures -----------------------------------------------------------
 
     def record_exposures(self, exposures: Sequence[Exposure]) -> None:
@@ -421,46 +475,6 @@ class SqliteLedger:
             )
             for request_id, probability, prediction in scores
         )
-
-    def exposures(self, experiment: str, epoch: int | None = None) -> list[Exposure]:
-        if epoch is None:
-            rows = self._read(
-                f"SELECT {EXPOSURE_COLUMNS} FROM exposures WHERE experiment = ? "
-                "ORDER BY created_at",
-                (experiment,),
-            )
-        else:
-            rows = self._read(
-                f"SELECT {EXPOSURE_COLUMNS} FROM exposures "
-                "WHERE experiment = ? AND epoch = ? ORDER BY created_at",
-                (experiment, epoch),
-            )
-        return [exposure_from_row(r) for r in rows]
-
-    def count_exposures(self, experiment: str, epoch: int) -> dict[str, int]:
-        rows = self._read(
-            "SELECT variant, COUNT(*) FROM exposures "
-            "WHERE experiment = ? AND epoch = ? GROUP BY variant",
-            (experiment, epoch),
-        )
-        return {variant: int(n) for variant, n in rows}
-
-    def epoch_counts(self, experiment: str, epoch: int) -> tuple[int, int]:
-        """(exposures, labels) of an epoch: a cheap change detector."""
-        rows = self._read(
-            "SELECT COUNT(*), COUNT(label) FROM exposures "
-            "WHERE experiment = ? AND epoch = ?",
-            (experiment, epoch),
-        )
-        return int(rows[0][0]), int(rows[0][1])
-
-    def epochs(self, experiment: str) -> list[int]:
-        rows = self._read(
-            "SELECT DISTINCT epoch FROM transitions WHERE experiment = ? "
-            "ORDER BY epoch",
-            (experiment,),
-        )
-        return [int(r[0]) for r in rows]
 
     # -- feedback ------------------------------------------------------------
 

@@ -36,10 +36,10 @@ from ab_router.ledger import (
     EXPOSURE_COLUMNS,
     LabelOutcome,
     LabelResult,
-    exposure_from_row,
+    LedgerReads,
     exposure_row,
 )
-from ab_router.records import Exposure, Mode, Transition
+from ab_router.records import Exposure, Mode
 from ab_router.state import NOT_IN_CANARY, ExperimentState
 
 T = TypeVar("T")
@@ -107,7 +107,7 @@ _INSERT_EXPOSURE = (
 )
 
 
-class PostgresLedger:
+class PostgresLedger(LedgerReads):
     """One connection per process, guarded by a lock for the thread pool.
 
     ``url`` is a libpq URL (``postgresql://user:password@host:port/db``); it
@@ -188,9 +188,15 @@ class PostgresLedger:
                         ) from exc
             raise AssertionError("unreachable")  # pragma: no cover
 
+    # Ties in created_at are broken by insertion order, as SQLite's rowid does.
+    _exposure_order = "created_at, seq"
+
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        # The shared reads use "?"; psycopg wants "%s" (no SQL here holds "?").
+        statement = sql.replace("?", "%s")
+
         def work(cursor: psycopg.Cursor[Any]) -> list[tuple[Any, ...]]:
-            cursor.execute(sql, params)
+            cursor.execute(statement, params)
             return cursor.fetchall()
 
         return self._run(work, "be read", transaction=False)
@@ -259,29 +265,6 @@ class PostgresLedger:
         self._run(work, "be initialised")
         return self.state(config.name, config.known_variants)
 
-    def state(self, experiment: str, known_variants: frozenset[str]) -> ExperimentState:
-        rows = self._read(
-            "SELECT config, epoch, canary_stage, version, updated_at "
-            "FROM experiments WHERE name = %s",
-            (experiment,),
-        )
-        if not rows:
-            raise UnknownRequestError(
-                f"experiment {experiment!r} does not exist", field="experiment"
-            )
-        config_json, epoch, stage, version, updated_at = rows[0]
-        config = ExperimentConfig.from_dict(json.loads(config_json), known_variants)
-        return ExperimentState(
-            config, int(epoch), int(stage), int(version), float(updated_at)
-        )
-
-    def state_version(self, experiment: str) -> int:
-        """A cheap read workers poll to notice changes made by other processes."""
-        rows = self._read(
-            "SELECT version FROM experiments WHERE name = %s", (experiment,)
-        )
-        return int(rows[0][0]) if rows else 0
-
     def change_state(
         self,
         state: ExperimentState,
@@ -330,26 +313,6 @@ class PostgresLedger:
 
         return self._run(work, "record the change")
 
-    def transitions(self, experiment: str) -> list[Transition]:
-        rows = self._read(
-            "SELECT experiment, epoch, kind, reason, weights, created_at, actor "
-            "FROM transitions WHERE experiment = %s ORDER BY id",
-            (experiment,),
-        )
-        return [
-            Transition(r[0], int(r[1]), r[2], r[3], json.loads(r[4]), r[5], r[6])
-            for r in rows
-        ]
-
-    def current_weights(self, experiment: str) -> dict[str, float]:
-        rows = self._read(
-            "SELECT weights FROM transitions WHERE experiment = %s "
-            "ORDER BY id DESC LIMIT 1",
-            (experiment,),
-        )
-        weights: dict[str, float] = json.loads(rows[0][0]) if rows else {}
-        return weights
-
     # -- exposures -----------------------------------------------------------
 
     def record_exposures(self, exposures: Sequence[Exposure]) -> None:
@@ -382,46 +345,6 @@ class PostgresLedger:
             )
 
         self._run(work, "commit")
-
-    def exposures(self, experiment: str, epoch: int | None = None) -> list[Exposure]:
-        if epoch is None:
-            rows = self._read(
-                f"SELECT {EXPOSURE_COLUMNS} FROM exposures WHERE experiment = %s "
-                "ORDER BY created_at, seq",
-                (experiment,),
-            )
-        else:
-            rows = self._read(
-                f"SELECT {EXPOSURE_COLUMNS} FROM exposures "
-                "WHERE experiment = %s AND epoch = %s ORDER BY created_at, seq",
-                (experiment, epoch),
-            )
-        return [exposure_from_row(r) for r in rows]
-
-    def count_exposures(self, experiment: str, epoch: int) -> dict[str, int]:
-        rows = self._read(
-            "SELECT variant, COUNT(*) FROM exposures "
-            "WHERE experiment = %s AND epoch = %s GROUP BY variant",
-            (experiment, epoch),
-        )
-        return {variant: int(n) for variant, n in rows}
-
-    def epoch_counts(self, experiment: str, epoch: int) -> tuple[int, int]:
-        """(exposures, labels) of an epoch: a cheap change detector."""
-        rows = self._read(
-            "SELECT COUNT(*), COUNT(label) FROM exposures "
-            "WHERE experiment = %s AND epoch = %s",
-            (experiment, epoch),
-        )
-        return int(rows[0][0]), int(rows[0][1])
-
-    def epochs(self, experiment: str) -> list[int]:
-        rows = self._read(
-            "SELECT DISTINCT epoch FROM transitions WHERE experiment = %s "
-            "ORDER BY epoch",
-            (experiment,),
-        )
-        return [int(r[0]) for r in rows]
 
     # -- feedback ------------------------------------------------------------
 
