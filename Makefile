@@ -15,7 +15,7 @@ DATA ?= $(CHURN_DATA)
 SHARED_SAMPLE := $(abspath ../shared/data/telco-customer-churn.sample.csv)
 TEST_DATA := $(or $(CHURN_DATA),$(wildcard $(SHARED_SAMPLE)))
 
-.PHONY: help setup system-deps venv train serve test test-fast lint typecheck build ci-image-test simulate clean
+.PHONY: help setup system-deps venv train serve test test-fast lint typecheck build ci-image-test simulate fuzz clean
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -68,3 +68,7 @@ clean:  ## remove caches (keeps the venv and the model store)
 include grafana/mixin.mk
 include deploy/deploy.mk
 -include benchmarks/bench.mk
+
+fuzz: venv  ## a long schemathesis run against a real server (zero 5xx expected)
+	SCHEMATHESIS_MAX_EXAMPLES=$${SCHEMATHESIS_MAX_EXAMPLES:-500} CHURN_DATA="$(TEST_DATA)" \
+		$(BIN)/python -m pytest -q tests/e2e/test_schemathesis.py
