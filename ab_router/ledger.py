@@ -15,11 +15,14 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
 
 from ab_router.config import ExperimentConfig
 from ab_router.errors import (
@@ -29,6 +32,7 @@ from ab_router.errors import (
 )
 from ab_router.records import Exposure, Mode, Transition, UnitKind
 from ab_router.state import NOT_IN_CANARY, ExperimentState
+from ab_router.statistics.experiment import ExposureArrays
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -80,6 +84,73 @@ EXPOSURE_COLUMNS = (
     "mode, churn_probability, prediction, latency_ms, created_at, fallback, "
     "shadow_variant, shadow_probability, shadow_prediction, label, labelled_at"
 )
+
+
+# The columns the statistics read, in ExposureArrays' order.
+ARRAY_COLUMNS = (
+    "experiment, epoch, variant, assigned_variant, mode, fallback, "
+    "churn_probability, prediction, latency_ms, created_at, label, labelled_at, "
+    "shadow_variant, shadow_probability, shadow_prediction"
+)
+_STRING_COLUMNS = (0, 2, 3, 4, 12)
+_INT_COLUMNS = {1: 0, 5: 0, 7: 0, 14: -1}  # column -> value for NULL
+_FLOAT_COLUMNS = (6, 8, 9, 10, 11, 13)  # NULL -> NaN
+
+
+def exposure_column_arrays(
+    chunks: Iterable[Sequence[Sequence[object]]], expected_rows: int
+) -> ExposureArrays:
+    """Fill ExposureArrays from row chunks of ``ARRAY_COLUMNS``."""
+    size = max(expected_rows, 0)
+    floats = {c: np.full(size, np.nan) for c in _FLOAT_COLUMNS}
+    ints = {c: np.full(size, null, dtype=np.int64) for c, null in _INT_COLUMNS.items()}
+    codes = {c: np.zeros(size, dtype=np.int64) for c in _STRING_COLUMNS}
+    names: dict[int, dict[object, int]] = {c: {} for c in _STRING_COLUMNS}
+    filled = 0
+    for chunk in chunks:
+        n = len(chunk)
+        if filled + n > size:  # rows arrived since the count: grow
+            grow = filled + n - size
+            size += grow
+            for arrays, fill in ((floats, np.nan), (codes, 0)):
+                for c in arrays:
+                    arrays[c] = np.concatenate([arrays[c], np.full(grow, fill)])
+            for c, null in _INT_COLUMNS.items():
+                ints[c] = np.concatenate([ints[c], np.full(grow, null, np.int64)])
+        block = list(zip(*chunk, strict=True)) if chunk else []
+        if not block:
+            continue
+        end = filled + n
+        for c in _FLOAT_COLUMNS:
+            floats[c][filled:end] = [np.nan if v is None else v for v in block[c]]
+        for c, null in _INT_COLUMNS.items():
+            ints[c][filled:end] = [null if v is None else v for v in block[c]]
+        for c in _STRING_COLUMNS:
+            table = names[c]
+            codes[c][filled:end] = [table.setdefault(v, len(table)) for v in block[c]]
+        filled = end
+
+    def strings(c: int) -> NDArray[np.str_]:
+        labels = np.array([str(k or "") for k in names[c]] or [""], dtype=str)
+        return labels[codes[c][:filled]]
+
+    return ExposureArrays(
+        experiment=strings(0),
+        epoch=ints[1][:filled],
+        variant=strings(2),
+        assigned=strings(3),
+        mode=strings(4),
+        fallback=ints[5][:filled].astype(bool),
+        probability=floats[6][:filled],
+        prediction=ints[7][:filled],
+        latency_ms=floats[8][:filled],
+        created_at=floats[9][:filled],
+        label=floats[10][:filled],
+        labelled_at=floats[11][:filled],
+        shadow_variant=strings(12),
+        shadow_probability=floats[13][:filled],
+        shadow_prediction=ints[14][:filled],
+    )
 
 
 class LabelOutcome(StrEnum):
@@ -137,6 +208,8 @@ class Ledger(Protocol):
     def exposures(
         self, experiment: str, epoch: int | None = None
     ) -> list[Exposure]: ...
+
+    def exposure_arrays(self, experiment: str, epoch: int) -> ExposureArrays: ...
 
     def count_exposures(self, experiment: str, epoch: int) -> dict[str, int]: ...
 
@@ -224,6 +297,27 @@ class LedgerReads:
                 (experiment, epoch),
             )
         return [exposure_from_row(r) for r in rows]
+
+    def exposure_arrays(self, experiment: str, epoch: int) -> ExposureArrays:
+        """An epoch's exposures as column arrays, without one object per row.
+
+        Rows are read in chunks straight into preallocated arrays, so memory
+        stays a few bytes per exposure and per column however big the epoch.
+        """
+        columns = exposure_column_arrays(
+            self._read_chunks(
+                f"SELECT {ARRAY_COLUMNS} FROM exposures "
+                f"WHERE experiment = ? AND epoch = ? ORDER BY {self._exposure_order}",
+                (experiment, epoch),
+            ),
+            expected_rows=self.epoch_counts(experiment, epoch)[0],
+        )
+        return columns
+
+    def _read_chunks(self, sql: str, params: Sequence[object]) -> Iterator[list[tuple]]:
+        # Backends override this with a streaming cursor; reading all rows at
+        # once is the simple, correct default.
+        yield self._read(sql, params)
 
     def count_exposures(self, experiment: str, epoch: int) -> dict[str, int]:
         rows = self._read(
@@ -320,6 +414,26 @@ class SqliteLedger(LedgerReads):
                 raise LedgerUnavailableError(
                     f"the experiment ledger could not commit: {exc}"
                 ) from exc
+
+    def _read_chunks(
+        self, sql: str, params: Sequence[object], size: int = 10_000
+    ) -> Iterator[list[tuple]]:
+        # Each chunk is read under the lock; a write may land between chunks,
+        # which only means the epoch is read a few rows fresher.
+        cursor = None
+        while True:
+            with self._lock:
+                try:
+                    if cursor is None:
+                        cursor = self._connection.execute(sql, params)
+                    rows = cursor.fetchmany(size)
+                except sqlite3.Error as exc:
+                    raise LedgerUnavailableError(
+                        f"the experiment ledger could not be read: {exc}"
+                    ) from exc
+            if not rows:
+                return
+            yield rows
 
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         with self._lock:

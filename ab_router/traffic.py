@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
-from ab_router.records import Exposure
+from numpy.typing import ArrayLike
+
 from ab_router.state import ExperimentState
+from ab_router.statistics.experiment import ExposureArrays
 from ab_router.statistics.quality import latency_summary
 
 
-def latency_view(latencies_ms: Sequence[float]) -> dict[str, float | None]:
+def latency_view(latencies_ms: ArrayLike) -> dict[str, float | None]:
     """Mean, p50/p95/p99, min and max in ms; ``None`` when there is no data."""
     summary = latency_summary(latencies_ms)
     values = {
@@ -25,30 +26,28 @@ def latency_view(latencies_ms: Sequence[float]) -> dict[str, float | None]:
     return {k: (v if math.isfinite(v) else None) for k, v in values.items()}
 
 
-def traffic_stats(
-    state: ExperimentState, exposures: Sequence[Exposure]
-) -> dict[str, Any]:
+def traffic_stats(state: ExperimentState, arrays: ExposureArrays) -> dict[str, Any]:
     """What ``GET /ab-test/stats`` shows for the state's current epoch.
 
     Counts are by answering variant; fallbacks are listed separately so the
     experiment's statistics can leave them out.
     """
     weights = state.effective_weights
-    total = len(exposures)
+    total = len(arrays.variant)
     variants: dict[str, Any] = {}
-    for variant in sorted(set(weights) | {e.variant for e in exposures}):
-        mine = [e for e in exposures if e.variant == variant]
-        n = len(mine)
+    for variant in sorted(set(weights) | {str(v) for v in set(arrays.variant)}):
+        mine = arrays.variant == variant
+        n = int(mine.sum())
         variants[variant] = {
             "requests": n,
             "traffic_pct": 100.0 * n / total if total else 0.0,
             "configured_weight": weights.get(variant, 0.0),
-            "fallbacks_answered": sum(e.fallback for e in mine),
+            "fallbacks_answered": int((arrays.fallback & mine).sum()),
             "predicted_churn_rate": (
-                sum(e.prediction for e in mine) / n if n else None
+                float(arrays.prediction[mine].mean()) if n else None
             ),
-            "labelled": sum(e.label is not None for e in mine),
-            "latency_ms": latency_view([e.latency_ms for e in mine]),
+            "labelled": int((arrays.labelled & mine).sum()),
+            "latency_ms": latency_view(arrays.latency_ms[mine]),
         }
     return {
         **state.to_dict(),

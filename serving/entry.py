@@ -27,9 +27,13 @@ from ab_router.errors import (
 )
 from ab_router.ledger import LabelResult
 from ab_router.ledger_factory import open_ledger
-from ab_router.records import Exposure, Mode
+from ab_router.records import Mode
 from ab_router.state import NOT_IN_CANARY, ExperimentState
-from ab_router.statistics.experiment import ExperimentSummary, summarize_experiment
+from ab_router.statistics.experiment import (
+    ExperimentSummary,
+    ExposureArrays,
+    summarize_arrays,
+)
 from ab_router.traffic import traffic_stats
 from serving.api_models import (
     BatchResponse,
@@ -256,8 +260,9 @@ class EntryApp:
             raise UnknownRequestError(f"epoch {chosen} does not exist", field="epoch")
         transitions = [t for t in self.ledger.transitions(name) if t.epoch == chosen]
         weights = transitions[-1].weights if transitions else state.effective_weights
-        exposures = self.ledger.exposures(name, chosen)
-        summary = self._summarize(state, exposures, weights)
+        summary = self._summarize(
+            state, self.ledger.exposure_arrays(name, chosen), weights
+        )
         return {
             "experiment": name,
             "epoch": chosen,
@@ -299,11 +304,11 @@ class EntryApp:
                 )
             ):
                 return cached
-            exposures = self.ledger.exposures(name, state.epoch)
-            summary = self._summarize(state, exposures)
+            arrays = self.ledger.exposure_arrays(name, state.epoch)
+            summary = self._summarize(state, arrays)
             compact = summary.to_dict()
             stats = {
-                **traffic_stats(state, exposures),
+                **traffic_stats(state, arrays),
                 "srm": compact["srm"],
                 "quality": compact["quality"],
                 "decision": compact["decision"],
@@ -317,11 +322,11 @@ class EntryApp:
     def _summarize(
         self,
         state: ExperimentState,
-        exposures: Sequence[Exposure],
+        arrays: ExposureArrays,
         weights: Mapping[str, float] | None = None,
     ) -> ExperimentSummary:
-        return summarize_experiment(
-            exposures,
+        return summarize_arrays(
+            arrays,
             state.effective_weights if weights is None else weights,
             self.decision_config,
             champion=state.config.champion,

@@ -131,3 +131,33 @@ def test_concurrent_writers_in_two_processes_lose_nothing(tmp_path: Path) -> Non
         worker.join(timeout=60)
         assert worker.exitcode == 0
     assert len(SqliteLedger(path).exposures("exp")) == 400
+
+
+def test_column_arrays_equal_the_object_path_across_chunks(
+    ledger: SqliteLedger,
+) -> None:
+    import numpy as np
+
+    from ab_router.statistics.experiment import ExposureArrays
+
+    rows = []
+    for i in range(12_345):  # more than one 10,000-row chunk
+        e = exposure("v1" if i % 3 else "v2", unit=None if i % 5 == 0 else f"c{i}")
+        if i % 7 == 0:
+            e = Exposure(**{**e.__dict__, "label": i % 2, "labelled_at": 5.0})
+        if i % 11 == 0:
+            e = Exposure(
+                **{
+                    **e.__dict__,
+                    "shadow_variant": "v2",
+                    "shadow_probability": 0.25,
+                    "shadow_prediction": 0,
+                    "fallback": True,
+                }
+            )
+        rows.append(e)
+    ledger.record_exposures(rows)
+    got = ledger.exposure_arrays("exp", 1)
+    want = ExposureArrays.from_exposures(ledger.exposures("exp", 1))
+    for field in want.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field), field)
