@@ -352,17 +352,23 @@ class SqliteLedger(LedgerReads):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._connection = sqlite3.connect(
-            self.path,
-            timeout=busy_timeout_ms / 1000,
-            isolation_level=None,  # explicit BEGIN/COMMIT below
-            check_same_thread=False,
-        )
+        self._busy_timeout_ms = busy_timeout_ms
+        self._connection = self._open_connection()
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
         self._connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         self._enable_wal(busy_timeout_ms / 1000)
         self._connection.execute("PRAGMA synchronous=NORMAL")
         with self._lock:
             self._connection.executescript(_SCHEMA)
+
+    def _open_connection(self) -> sqlite3.Connection:
+        return sqlite3.connect(
+            self.path,
+            timeout=self._busy_timeout_ms / 1000,
+            isolation_level=None,  # explicit BEGIN/COMMIT below
+            check_same_thread=False,
+        )
 
     def _enable_wal(self, timeout_s: float) -> None:
         # Switching a new file to WAL needs an exclusive lock that SQLite's busy
@@ -383,6 +389,9 @@ class SqliteLedger(LedgerReads):
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
 
     # -- transactions --------------------------------------------------------
 
@@ -418,22 +427,21 @@ class SqliteLedger(LedgerReads):
     def _read_chunks(
         self, sql: str, params: Sequence[object], size: int = 10_000
     ) -> Iterator[list[tuple]]:
-        # Each chunk is read under the lock; a write may land between chunks,
-        # which only means the epoch is read a few rows fresher.
-        cursor = None
-        while True:
-            with self._lock:
-                try:
-                    if cursor is None:
-                        cursor = self._connection.execute(sql, params)
-                    rows = cursor.fetchmany(size)
-                except sqlite3.Error as exc:
-                    raise LedgerUnavailableError(
-                        f"the experiment ledger could not be read: {exc}"
-                    ) from exc
-            if not rows:
-                return
-            yield rows
+        # A long read runs on a connection of its own: an open SELECT keeps a
+        # snapshot, and a connection holding an old snapshot cannot start a
+        # write (SQLite answers "database is locked" at once). The soak found
+        # that when the chunks shared the writing connection.
+        with self._reader_lock:
+            if self._reader is None:
+                self._reader = self._open_connection()
+            try:
+                cursor = self._reader.execute(sql, params)
+                while rows := cursor.fetchmany(size):
+                    yield rows
+            except sqlite3.Error as exc:
+                raise LedgerUnavailableError(
+                    f"the experiment ledger could not be read: {exc}"
+                ) from exc
 
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         with self._lock:
