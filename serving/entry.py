@@ -283,10 +283,11 @@ class EntryApp:
     def _snapshot(self) -> _Snapshot:
         """Statistics of the current epoch, recomputed only when needed.
 
-        Fresh whenever the ledger changed, except that a computation which
-        took long (a big epoch) is reused for up to ten times its own cost,
-        at most ``MAX_STATS_STALENESS_S``: under heavy traffic /metrics and
-        /ab-test/stats must not turn into a full scan per call.
+        Fresh whenever the state or the labels changed. When only exposures
+        were added, a computation which took long (a big epoch) is reused for
+        up to ten times its own cost, at most ``MAX_STATS_STALENESS_S``:
+        under heavy traffic /metrics and /ab-test/stats must not turn into a
+        full scan per call, while a label shows up at once.
         """
         with self._snapshot_lock:
             state = self.state.current()
@@ -297,7 +298,9 @@ class EntryApp:
             if cached is not None and (
                 cached.key == key
                 or (
+                    # same state version and same labels: only new exposures
                     cached.key[0] == key[0]
+                    and cached.key[2] == key[2]
                     and now - cached.computed_at
                     < min(MAX_STATS_STALENESS_S, 10 * cached.cost_s)
                     and cached.cost_s > CHEAP_STATS_S

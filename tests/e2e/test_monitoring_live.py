@@ -338,6 +338,11 @@ def live(bento_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
                     f" >= {sent}",
                     timeout=30,
                 )
+            # Quality gauges are computed from the ledger at scrape time.
+            server.wait_for(
+                f'count(churn_ab_variant_brier_score{{job="{JOB}"}}) >= 2',
+                timeout=30,
+            )
             # Recorded series appear one evaluation after the data they need.
             for name in RULE_EXPECTATIONS:
                 server.wait_for(name.format(w=WINDOW), timeout=15)
