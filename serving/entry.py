@@ -141,9 +141,9 @@ class EntryApp:
             raise
         self._count_request(endpoint, "success")
         self.maybe_evaluate_canary()
-        return [
-            PredictionResponse.model_construct(**asdict(result)) for result in results
-        ]
+        # vars(), not asdict(): the fields are flat, and asdict's deep copy
+        # cost 10 us a row of a batch.
+        return [PredictionResponse.model_construct(**vars(r)) for r in results]
 
     # -- feedback ------------------------------------------------------------
 
