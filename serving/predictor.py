@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +27,7 @@ from ab_router.state import ExperimentState
 from churn_features.encoding import schema_codes
 from churn_features.schema import EXAMPLE_CUSTOMER, ID_COLUMN
 from serving.metrics import ServiceMetrics
+from serving.request_ids import new_request_ids
 from serving.settings import EntrySettings
 
 logger = logging.getLogger("churn_ab.predictor")
@@ -140,6 +141,7 @@ class Predictor:
         latency_ms = (time.perf_counter() - started) * 1000.0
         predictions: list[Prediction | None] = [None] * len(customers)
         exposures: list[Exposure] = []
+        request_ids = iter(new_request_ids(len(customers)))
         for (assigned, indices), (variant, scores) in zip(
             groups.items(), answered, strict=True
         ):
@@ -147,7 +149,7 @@ class Predictor:
                 probability = float(scores[row, 0])
                 label = int(scores[row, 1])
                 assignment = assignments[index]
-                request_id = str(uuid.uuid4())
+                request_id = next(request_ids)
                 unit_id = customers[index].get(ID_COLUMN)
                 predictions[index] = Prediction(
                     request_id=request_id,
@@ -314,17 +316,30 @@ class Predictor:
         metrics = self.metrics
         if metrics is None:
             return
-        for e in exposures:
-            metrics.predictions.labels(e.variant).inc()
-            metrics.latency.labels(e.variant).observe(latency_s)
-            metrics.churn_predictions.labels(e.variant, str(e.prediction)).inc()
-            metrics.assignments.labels(
-                e.experiment, e.assigned_variant, e.unit_kind.value
-            ).inc()
-            if e.fallback:
-                metrics.fallbacks.labels(
-                    e.experiment, e.assigned_variant, e.variant
-                ).inc()
+        # One increment per label set, not per row: a 10,000-row batch paid
+        # 7 us a row for per-row increments.
+        answered = Counter(e.variant for e in exposures)
+        by_class = Counter((e.variant, str(e.prediction)) for e in exposures)
+        assigned = Counter(
+            (e.experiment, e.assigned_variant, e.unit_kind.value) for e in exposures
+        )
+        fallbacks = Counter(
+            (e.experiment, e.assigned_variant, e.variant)
+            for e in exposures
+            if e.fallback
+        )
+        for variant, n in answered.items():
+            metrics.predictions.labels(variant).inc(n)
+            # Once per request and answering variant: every row of a batch has
+            # the batch's latency, and n copies of it would swamp the /predict
+            # latency quantiles that the SLO alert reads.
+            metrics.latency.labels(variant).observe(latency_s)
+        for class_labels, n in by_class.items():
+            metrics.churn_predictions.labels(*class_labels).inc(n)
+        for assignment_labels, n in assigned.items():
+            metrics.assignments.labels(*assignment_labels).inc(n)
+        for fallback_labels, n in fallbacks.items():
+            metrics.fallbacks.labels(*fallback_labels).inc(n)
 
     def _count_error(self, kind: str) -> None:
         if self.metrics is not None:
