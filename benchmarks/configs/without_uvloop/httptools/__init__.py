@@ -1,3 +1,3 @@
-"""Hides httptools so uvicorn falls back to its pure-Python default (benchmark baseline)."""
+"""Hides httptools: uvicorn then uses its pure-Python default (bench baseline)."""
 
 raise ImportError("httptools hidden by benchmarks/configs/without_uvloop")

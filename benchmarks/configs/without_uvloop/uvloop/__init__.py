@@ -1,3 +1,3 @@
-"""Hides uvloop so uvicorn falls back to its pure-Python default (benchmark baseline)."""
+"""Hides uvloop: uvicorn then uses its pure-Python default (bench baseline)."""
 
 raise ImportError("uvloop hidden by benchmarks/configs/without_uvloop")
