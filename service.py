@@ -41,6 +41,7 @@ from serving.api_models import (
     FeedbackResult,
     PredictionResponse,
 )
+from serving.coalescing import coalesced_scorer
 from serving.docs_page import OPENAPI_PAGE
 from serving.entry import EntryApp
 from serving.errors import error_response
@@ -135,6 +136,14 @@ def _remote_scorer(dependency: Any) -> Any:
     return score
 
 
+def _shared_calls(scorer: Any) -> Any:
+    return coalesced_scorer(
+        scorer,
+        max_in_flight=settings.entry.model_calls_in_flight,
+        timeout_s=settings.entry.model_timeout_s,
+    )
+
+
 # GET routes; BentoML's own /livez, /readyz, /metrics and /docs take precedence.
 http = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -155,7 +164,10 @@ class ChurnAB:
     def __init__(self) -> None:
         self.entry = EntryApp(
             settings,
-            scorers={"v1": _remote_scorer(self.v1), "v2": _remote_scorer(self.v2)},
+            scorers={
+                "v1": _shared_calls(_remote_scorer(self.v1)),
+                "v2": _shared_calls(_remote_scorer(self.v2)),
+            },
             model_descriptions={
                 "v1": describe_model(settings.models.v1_model),
                 "v2": describe_model(settings.models.v2_model),

@@ -26,6 +26,7 @@ from ab_router.records import Exposure, Mode
 from ab_router.state import ExperimentState
 from churn_features.encoding import schema_codes
 from churn_features.schema import EXAMPLE_CUSTOMER, ID_COLUMN
+from serving.coalescing import CallCoalescer
 from serving.metrics import ServiceMetrics
 from serving.request_ids import new_request_ids
 from serving.settings import EntrySettings
@@ -110,6 +111,10 @@ class Predictor:
             for variant in scorers
         }
         self._background: set[asyncio.Task[None]] = set()
+        # Requests that finish scoring while a commit runs share the next one.
+        self._commits: CallCoalescer[Sequence[Exposure], None] = CallCoalescer(
+            self._commit_together, max_in_flight=1
+        )
 
     # -- public --------------------------------------------------------------
 
@@ -183,7 +188,7 @@ class Predictor:
                     )
                 )
         try:
-            await asyncio.to_thread(self.ledger.record_exposures, exposures)
+            await self._commits.submit(exposures)
         except LedgerUnavailableError:
             self._count_error("ledger")
             raise
@@ -191,6 +196,15 @@ class Predictor:
         if config.mode is Mode.SHADOW:
             self._shadow(exposures, codes, config.challenger)
         return [p for p in predictions if p is not None]
+
+    async def _commit_together(
+        self, requests: Sequence[Sequence[Exposure]]
+    ) -> list[None]:
+        # One transaction for all: if it fails, every one of these requests
+        # fails (503) and none is answered without its record.
+        exposures = [e for request in requests for e in request]
+        await asyncio.to_thread(self.ledger.record_exposures, exposures)
+        return [None] * len(requests)
 
     async def drain(self) -> None:
         """Wait for background shadow scoring (used at shutdown and in tests)."""
