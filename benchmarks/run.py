@@ -63,7 +63,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="1,16", help="wrk connections")
     parser.add_argument("--warmup", type=float, default=3.0, help="s of warm-up")
     parser.add_argument(
-        "--targets", default="bento,bare,original", help="which standard servers"
+        "--targets",
+        default="bento,echo-hop,echo,bare,original",
+        help="which standard servers",
     )
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:K=V,..")
     parser.add_argument("--batch-rows", type=int, default=10_000)
@@ -113,6 +115,19 @@ def build_targets(args: argparse.Namespace, workdir: Path) -> list[Target]:
             "bare",
             lambda: start_uvicorn(
                 "bare", "benchmarks.bare_starlette:app", home, workdir, access_log=False
+            ),
+        ),
+        # Framework floors: the same contract in a Bento with no work behind it.
+        "echo": Target(
+            "echo",
+            lambda: start_bento(
+                "echo", home, workdir, target="benchmarks.floor_service:Echo"
+            ),
+        ),
+        "echo-hop": Target(
+            "echo-hop",
+            lambda: start_bento(
+                "echo-hop", home, workdir, target="benchmarks.floor_service:EchoHop"
             ),
         ),
         "original": Target(

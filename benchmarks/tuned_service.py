@@ -10,6 +10,8 @@ against the untouched service in the same interleaved run without editing
 - ``noledger``: exposures are not written (measures the per-request commit).
 - ``mimecache``: BentoML's per-response ``IOMixin.mime_type`` (which rebuilds
   the output's JSON schema for ndarray/dict outputs) is cached per class.
+- ``noguard``: without ``RequestGuardMiddleware`` (measures the body checks).
+- ``nometrics``: the entry service keeps no Prometheus counters of its own.
 - ``inproc``: the entry worker scores in-process instead of calling the model
   services (measures the entry → model hop; the model services idle).
 
@@ -27,7 +29,9 @@ TWEAKS = frozenset(
     for t in os.environ.get("CHURN_BENCH_TWEAKS", "").replace("+", ",").split(",")
     if t.strip()
 )
-KNOWN = frozenset({"gc", "flat", "noledger", "inproc", "mimecache"})
+KNOWN = frozenset(
+    {"gc", "flat", "noledger", "inproc", "mimecache", "noguard", "nometrics"}
+)
 if TWEAKS - KNOWN:
     raise SystemExit(f"CHURN_BENCH_TWEAKS: unknown {sorted(TWEAKS - KNOWN)}")
 
@@ -52,6 +56,16 @@ if "mimecache" in TWEAKS:
 
     _mime_type = functools.cache(IOMixin.mime_type.__func__)  # type: ignore[attr-defined]
     IOMixin.mime_type = classmethod(_mime_type)  # type: ignore[method-assign,assignment,arg-type]
+
+if "noguard" in TWEAKS:
+    service.ChurnAB.middlewares[:] = [  # type: ignore[attr-defined]
+        (cls, options)
+        for cls, options in service.ChurnAB.middlewares  # type: ignore[attr-defined]
+        if cls is not service.RequestGuardMiddleware
+    ]
+
+if "nometrics" in TWEAKS:
+    service.ServiceMetrics.create = classmethod(lambda cls: None)  # type: ignore[method-assign,assignment,arg-type]
 
 if "noledger" in TWEAKS:
     from ab_router.ledger import SqliteLedger
