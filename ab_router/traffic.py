@@ -9,7 +9,7 @@ from numpy.typing import ArrayLike
 
 from ab_router.state import ExperimentState
 from ab_router.statistics.experiment import ExposureArrays
-from ab_router.statistics.quality import latency_summary
+from ab_router.statistics.latency import latency_summary
 
 
 def latency_view(latencies_ms: ArrayLike) -> dict[str, float | None]:

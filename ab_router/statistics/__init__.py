@@ -6,7 +6,8 @@ Modules, from raw numbers to a verdict:
   ``ConfusionSummary`` (frozen, ``__add__``), GrowthBook-gbstats style.
 - :mod:`.srm`: sample-ratio-mismatch χ² check.
 - :mod:`.quality`: per-variant accuracy, precision, recall, ROC AUC, Brier,
-  log loss, churn rates; latency percentiles.
+  log loss, churn rates.
+- :mod:`.latency`: mergeable fixed-bucket latency histogram and percentiles.
 - :mod:`.two_sample`: Welch t and two-proportion tests (split, canary).
 - :mod:`.paired`: paired t and McNemar (shadow mode).
 - :mod:`.auc`: DeLong variance, independent and paired AUC differences.
@@ -37,13 +38,16 @@ from ab_router.statistics.experiment import (
     summarize_arrays,
     summarize_experiment,
 )
+from ab_router.statistics.latency import (
+    LatencyHistogram,
+    LatencySummary,
+    latency_summary,
+)
 from ab_router.statistics.paired import mcnemar_test, paired_t_test
 from ab_router.statistics.power import anytime_labels, fixed_horizon_labels
 from ab_router.statistics.quality import (
-    LatencySummary,
     VariantQuality,
     brier_losses,
-    latency_summary,
     log_losses,
     variant_quality,
 )
@@ -82,6 +86,7 @@ __all__ = [
     "DifferenceResult",
     "ExperimentSummary",
     "ExposureArrays",
+    "LatencyHistogram",
     "LatencySummary",
     "MomentSummary",
     "ProportionSummary",

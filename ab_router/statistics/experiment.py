@@ -37,12 +37,11 @@ from ab_router.statistics.decision import (
     DecisionConfig,
     decide,
 )
+from ab_router.statistics.latency import LatencySummary, latency_summary
 from ab_router.statistics.paired import mcnemar_test, paired_t_test
 from ab_router.statistics.quality import (
-    LatencySummary,
     VariantQuality,
     brier_losses,
-    latency_summary,
     log_losses,
     variant_quality,
 )
