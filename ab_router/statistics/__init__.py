@@ -8,6 +8,7 @@ Modules, from raw numbers to a verdict:
 - :mod:`.quality`: per-variant accuracy, precision, recall, ROC AUC, Brier,
   log loss, churn rates.
 - :mod:`.latency`: mergeable fixed-bucket latency histogram and percentiles.
+- :mod:`.exposure_arrays`: exposures as column arrays.
 - :mod:`.two_sample`: Welch t and two-proportion tests (split, canary).
 - :mod:`.paired`: paired t and McNemar (shadow mode).
 - :mod:`.auc`: DeLong variance, independent and paired AUC differences.
@@ -34,10 +35,10 @@ from ab_router.statistics.decision import Decision, DecisionConfig, Verdict, dec
 from ab_router.statistics.experiment import (
     Comparison,
     ExperimentSummary,
-    ExposureArrays,
     summarize_arrays,
     summarize_experiment,
 )
+from ab_router.statistics.exposure_arrays import ExposureArrays
 from ab_router.statistics.latency import (
     LatencyHistogram,
     LatencySummary,
