@@ -9,6 +9,8 @@ Modules, from raw numbers to a verdict:
   log loss, churn rates.
 - :mod:`.latency`: mergeable fixed-bucket latency histogram and percentiles.
 - :mod:`.exposure_arrays`: exposures as column arrays.
+- :mod:`.traffic_summary`: ``EpochTraffic``, mergeable counts and latency per
+  group of exposures, all the statistics read from unlabelled traffic.
 - :mod:`.two_sample`: Welch t and two-proportion tests (split, canary).
 - :mod:`.paired`: paired t and McNemar (shadow mode).
 - :mod:`.auc`: DeLong variance, independent and paired AUC differences.
@@ -71,6 +73,7 @@ from ab_router.statistics.summaries import (
     MomentSummary,
     ProportionSummary,
 )
+from ab_router.statistics.traffic_summary import EpochTraffic
 from ab_router.statistics.two_sample import two_proportion_test, welch_test
 
 __all__ = [
@@ -85,6 +88,7 @@ __all__ = [
     "Decision",
     "DecisionConfig",
     "DifferenceResult",
+    "EpochTraffic",
     "ExperimentSummary",
     "ExposureArrays",
     "LatencyHistogram",
