@@ -18,7 +18,8 @@ Modules, from raw numbers to a verdict:
   metric (Brier difference).
 - :mod:`.power`: labels needed for a minimum detectable effect.
 - :mod:`.decision`: ``DecisionConfig`` and the verdict.
-- :mod:`.experiment`: ``summarize_experiment``, the entry point.
+- :mod:`.experiment`: ``summarize`` (traffic + labelled rows), the entry
+  point; ``summarize_arrays`` / ``summarize_experiment`` wrap it.
 
 Degenerate data never raises: results carry an ``error`` code
 (``no_data``, ``too_few_samples``, ``zero_variance``, ``single_class``,
@@ -37,6 +38,7 @@ from ab_router.statistics.decision import Decision, DecisionConfig, Verdict, dec
 from ab_router.statistics.experiment import (
     Comparison,
     ExperimentSummary,
+    summarize,
     summarize_arrays,
     summarize_experiment,
 )
@@ -115,6 +117,7 @@ __all__ = [
     "mixture_rho",
     "paired_t_test",
     "srm_test",
+    "summarize",
     "summarize_arrays",
     "summarize_experiment",
     "to_jsonable",
