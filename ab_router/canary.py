@@ -1,21 +1,23 @@
 """Canary guardrails: advance the challenger stage by stage, or roll it back.
 
 Every stage is its own epoch (a stage change starts one), so a stage is judged
-only on the traffic it received under its own weights.
+only on the traffic it received under its own weights. It reads the same
+bounded inputs as the live statistics: an ``EpochTraffic`` for counts, errors
+and latency (p95 from the histogram, within 1 ms up to 10 s) and the labelled
+exposures for the Brier guardrail, so a long stage costs no more memory than
+a short one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-import numpy as np
-
-from ab_router.records import Exposure
 from ab_router.state import NOT_IN_CANARY, ExperimentState
+from ab_router.statistics.exposure_arrays import ExposureArrays
 from ab_router.statistics.quality import brier_losses
 from ab_router.statistics.srm import srm_test
+from ab_router.statistics.traffic_summary import EpochTraffic
 
 # Below this many challenger requests an error rate is too noisy to act on.
 MIN_REQUESTS_FOR_ERROR_RATE = 20
@@ -46,47 +48,55 @@ class CanaryDecision:
 
 
 def evaluate_canary(
-    state: ExperimentState, exposures: Sequence[Exposure], policy: CanaryPolicy
+    state: ExperimentState,
+    traffic: EpochTraffic,
+    labelled: ExposureArrays,
+    policy: CanaryPolicy,
 ) -> CanaryDecision:
-    """Judge the current stage from the exposures of the current epoch."""
+    """Judge the current stage from the current epoch's traffic and labels.
+
+    ``labelled`` needs to hold only the labelled exposures.
+    """
     config = state.config
     stage = state.canary_stage
     if stage == NOT_IN_CANARY:
         return CanaryDecision(CanaryAction.HOLD, "canary is rolled back", stage)
     challenger, champion = config.challenger, config.champion
-    assigned = [e for e in exposures if e.assigned_variant == challenger]
-    failed = sum(e.fallback for e in assigned)
-    answered = [e for e in assigned if not e.fallback]
+    to_challenger = traffic.where(assigned=challenger)
+    assigned = to_challenger.requests
+    failed = to_challenger.where(fallback=True).requests
+    answered = to_challenger.where(fallback=False)
 
-    if len(assigned) >= MIN_REQUESTS_FOR_ERROR_RATE:
-        error_rate = failed / len(assigned)
+    if assigned >= MIN_REQUESTS_FOR_ERROR_RATE:
+        error_rate = failed / assigned
         if error_rate > policy.max_error_rate:
             return CanaryDecision(
                 CanaryAction.ROLLBACK,
-                f"challenger error rate {error_rate:.1%} over {len(assigned)} "
+                f"challenger error rate {error_rate:.1%} over {assigned} "
                 f"requests exceeds {policy.max_error_rate:.1%}",
                 NOT_IN_CANARY,
             )
-    if len(answered) >= MIN_REQUESTS_FOR_ERROR_RATE:
-        p95 = float(np.percentile([e.latency_ms for e in answered], 95))
+    if answered.requests >= MIN_REQUESTS_FOR_ERROR_RATE:
+        (p95,) = answered.latency.percentiles((95,))
         if p95 > policy.max_p95_ms:
             return CanaryDecision(
                 CanaryAction.ROLLBACK,
                 f"challenger p95 latency {p95:.1f} ms exceeds {policy.max_p95_ms} ms",
                 NOT_IN_CANARY,
             )
-    brier_reason = _brier_breach(exposures, champion, challenger, policy)
+    brier_reason = _brier_breach(labelled, champion, challenger, policy)
     if brier_reason is not None:
         return CanaryDecision(CanaryAction.ROLLBACK, brier_reason, NOT_IN_CANARY)
 
-    counts: dict[str, int] = {}
-    for e in exposures:
-        counts[e.assigned_variant] = counts.get(e.assigned_variant, 0) + 1
-    srm = srm_test(counts, state.effective_weights, threshold=policy.srm_threshold)
-    if len(assigned) < policy.min_requests:
+    srm = srm_test(
+        traffic.counts("assigned"),
+        state.effective_weights,
+        threshold=policy.srm_threshold,
+    )
+    if assigned < policy.min_requests:
         return CanaryDecision(
             CanaryAction.HOLD,
-            f"{len(assigned)} of {policy.min_requests} challenger requests seen",
+            f"{assigned} of {policy.min_requests} challenger requests seen",
             stage,
         )
     if srm.alarm:
@@ -104,33 +114,23 @@ def evaluate_canary(
         )
     return CanaryDecision(
         CanaryAction.ADVANCE,
-        f"stage {stage} healthy over {len(assigned)} challenger requests "
-        f"(errors {failed})",
+        f"stage {stage} healthy over {assigned} challenger requests (errors {failed})",
         stage + 1,
     )
 
 
 def _brier_breach(
-    exposures: Sequence[Exposure],
+    a: ExposureArrays,
     champion: str,
     challenger: str,
     policy: CanaryPolicy,
 ) -> str | None:
     scores: dict[str, float] = {}
     for variant in (champion, challenger):
-        labelled = [
-            e
-            for e in exposures
-            if e.variant == variant and not e.fallback and e.label is not None
-        ]
-        if len(labelled) < MIN_LABELS_FOR_BRIER:
+        rows = (a.variant == variant) & ~a.fallback & a.labelled
+        if int(rows.sum()) < MIN_LABELS_FOR_BRIER:
             return None
-        scores[variant] = float(
-            brier_losses(
-                [e.churn_probability for e in labelled],
-                [int(e.label or 0) for e in labelled],
-            ).mean()
-        )
+        scores[variant] = float(brier_losses(a.probability[rows], a.label[rows]).mean())
     excess = scores[challenger] - scores[champion]
     if excess > policy.brier_margin:
         return (

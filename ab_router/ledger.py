@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,7 +32,9 @@ from ab_router.errors import (
 )
 from ab_router.records import Exposure, Mode, Transition, UnitKind
 from ab_router.state import NOT_IN_CANARY, ExperimentState
-from ab_router.statistics.experiment import ExposureArrays
+from ab_router.statistics import latency
+from ab_router.statistics.exposure_arrays import ExposureArrays
+from ab_router.statistics.traffic_summary import EpochTraffic, TrafficKey
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS experiments (
@@ -153,6 +155,19 @@ def exposure_column_arrays(
     )
 
 
+def _bucket_row(
+    experiment: str, epoch: int, r: Sequence[Any]
+) -> tuple[TrafficKey, int, int, int, int, float, float]:
+    """One row of ``LedgerReads._traffic_sql`` with Python types (PostgreSQL
+    answers SUM of a bigint as a Decimal)."""
+    variant, assigned, mode, fallback, shadow = r[:5]
+    key = TrafficKey(
+        experiment, epoch, str(variant), str(assigned), str(mode), bool(fallback),
+        str(shadow),
+    )  # fmt: skip
+    return key, int(r[5]), int(r[6]), int(r[7]), int(r[8]), float(r[9]), float(r[10])
+
+
 class LabelOutcome(StrEnum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
@@ -211,6 +226,10 @@ class Ledger(Protocol):
 
     def exposure_arrays(self, experiment: str, epoch: int) -> ExposureArrays: ...
 
+    def labelled_arrays(self, experiment: str, epoch: int) -> ExposureArrays: ...
+
+    def epoch_traffic(self, experiment: str, epoch: int) -> EpochTraffic: ...
+
     def count_exposures(self, experiment: str, epoch: int) -> dict[str, int]: ...
 
     def epoch_counts(self, experiment: str, epoch: int) -> tuple[int, int]: ...
@@ -234,11 +253,14 @@ class LedgerReads:
     """Reads both backends share: SQL written with ``?`` placeholders.
 
     A backend provides ``_read(sql, params)`` (translating placeholders if its
-    driver needs to) and ``_exposure_order``, the ORDER BY that lists
-    exposures in the order they were written.
+    driver needs to), ``_exposure_order``, the ORDER BY that lists exposures
+    in the order they were written, and ``_floor_sql``, a template that turns
+    a non-negative REAL expression into the integer ``floor`` gives (SQLite's
+    CAST truncates, which is the floor there; PostgreSQL's CAST rounds).
     """
 
     _exposure_order = "created_at"
+    _floor_sql = "CAST({} AS INTEGER)"
 
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         raise NotImplementedError
@@ -301,8 +323,9 @@ class LedgerReads:
     def exposure_arrays(self, experiment: str, epoch: int) -> ExposureArrays:
         """An epoch's exposures as column arrays, without one object per row.
 
-        Rows are read in chunks straight into preallocated arrays, so memory
-        stays a few bytes per exposure and per column however big the epoch.
+        Rows are read in chunks straight into preallocated arrays, a few bytes
+        per exposure and column: still O(epoch), so the live statistics read
+        :meth:`labelled_arrays` and :meth:`epoch_traffic` instead.
         """
         columns = exposure_column_arrays(
             self._read_chunks(
@@ -313,6 +336,66 @@ class LedgerReads:
             expected_rows=self.epoch_counts(experiment, epoch)[0],
         )
         return columns
+
+    def labelled_arrays(self, experiment: str, epoch: int) -> ExposureArrays:
+        """Only the labelled exposures of an epoch, as column arrays.
+
+        With :meth:`epoch_traffic` this is all the live statistics read:
+        memory O(labels), however much unlabelled traffic the epoch holds.
+        """
+        return exposure_column_arrays(
+            self._read_chunks(
+                f"SELECT {ARRAY_COLUMNS} FROM exposures "
+                "WHERE experiment = ? AND epoch = ? AND label IS NOT NULL "
+                f"ORDER BY {self._exposure_order}",
+                (experiment, epoch),
+            ),
+            expected_rows=self.epoch_counts(experiment, epoch)[1],
+        )
+
+    def epoch_traffic(self, experiment: str, epoch: int) -> EpochTraffic:
+        """Counts, predicted churn and latency histograms of an epoch by group.
+
+        One GROUP BY in the database: the answer has a row per group and
+        latency bucket, never one per exposure. Equal to
+        ``EpochTraffic.from_arrays(self.exposure_arrays(...))`` (a test on
+        both backends proves it).
+        """
+        rows = self._read(self._traffic_sql(), (experiment, epoch))
+        return EpochTraffic.from_bucket_rows(
+            _bucket_row(experiment, epoch, r) for r in rows
+        )
+
+    def _traffic_sql(self) -> str:
+        # The same IEEE operations as latency.latency_us and bucket_of, so SQL
+        # and numpy agree to the microsecond and the bucket.
+        ms = (
+            "CASE WHEN latency_ms > 0 THEN (CASE WHEN latency_ms < "
+            f"{latency.MAX_LATENCY_MS:.1f} THEN latency_ms ELSE "
+            f"{latency.MAX_LATENCY_MS:.1f} END) ELSE 0.0 END"
+        )
+        us = self._floor_sql.format(f"({ms}) * 1000.0 + 0.5")
+        bucket = (
+            f"CASE WHEN us < {latency.FINE_LIMIT_US} "
+            f"THEN us / {latency.FINE_WIDTH_US} "
+            f"WHEN us < {latency.COARSE_LIMIT_US} "
+            f"THEN {latency.FIRST_COARSE_BUCKET} "
+            f"+ (us - {latency.FINE_LIMIT_US}) / {latency.COARSE_WIDTH_US} "
+            f"ELSE {latency.OVERFLOW_BUCKET} END"
+        )
+        # experiment and epoch are fixed by the WHERE: grouping on them too
+        # would only lengthen the sort behind the GROUP BY.
+        return (
+            "SELECT variant, assigned_variant, mode, fallback, shadow, "
+            f"{bucket}, COUNT(*), SUM(prediction), SUM(us), "
+            "MIN(latency_ms), MAX(latency_ms) FROM ("
+            "SELECT variant, assigned_variant, mode, fallback, "
+            "CASE WHEN shadow_probability IS NULL THEN '' "
+            "ELSE COALESCE(shadow_variant, '') END AS shadow, "
+            f"prediction, latency_ms, {us} AS us "
+            "FROM exposures WHERE experiment = ? AND epoch = ?"
+            ") AS e GROUP BY 1, 2, 3, 4, 5, 6"
+        )
 
     def _read_chunks(self, sql: str, params: Sequence[object]) -> Iterator[list[tuple]]:
         # Backends override this with a streaming cursor; reading all rows at

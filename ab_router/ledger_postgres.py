@@ -190,6 +190,8 @@ class PostgresLedger(LedgerReads):
 
     # Ties in created_at are broken by insertion order, as SQLite's rowid does.
     _exposure_order = "created_at, seq"
+    # CAST to an integer rounds here; the shared reads need floor.
+    _floor_sql = "CAST(floor({}) AS BIGINT)"
 
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         # The shared reads use "?"; psycopg wants "%s" (no SQL here holds "?").

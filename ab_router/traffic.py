@@ -5,16 +5,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from numpy.typing import ArrayLike
+import numpy as np
 
 from ab_router.state import ExperimentState
-from ab_router.statistics.experiment import ExposureArrays
-from ab_router.statistics.quality import latency_summary
+from ab_router.statistics.exposure_arrays import ExposureArrays
+from ab_router.statistics.latency import LatencySummary
+from ab_router.statistics.traffic_summary import EpochTraffic
 
 
-def latency_view(latencies_ms: ArrayLike) -> dict[str, float | None]:
+def latency_view(summary: LatencySummary) -> dict[str, float | None]:
     """Mean, p50/p95/p99, min and max in ms; ``None`` when there is no data."""
-    summary = latency_summary(latencies_ms)
     values = {
         "mean": summary.mean_ms,
         "p50": summary.p50_ms,
@@ -26,28 +26,31 @@ def latency_view(latencies_ms: ArrayLike) -> dict[str, float | None]:
     return {k: (v if math.isfinite(v) else None) for k, v in values.items()}
 
 
-def traffic_stats(state: ExperimentState, arrays: ExposureArrays) -> dict[str, Any]:
+def traffic_stats(
+    state: ExperimentState, traffic: EpochTraffic, labelled: ExposureArrays
+) -> dict[str, Any]:
     """What ``GET /ab-test/stats`` shows for the state's current epoch.
 
     Counts are by answering variant; fallbacks are listed separately so the
-    experiment's statistics can leave them out.
+    experiment's statistics can leave them out. ``labelled`` needs to hold
+    only the labelled exposures.
     """
     weights = state.effective_weights
-    total = len(arrays.variant)
+    total = traffic.requests
+    names, counts = np.unique(labelled.variant[labelled.labelled], return_counts=True)
+    labels = dict(zip(names.tolist(), counts.tolist(), strict=True))
     variants: dict[str, Any] = {}
-    for variant in sorted(set(weights) | {str(v) for v in set(arrays.variant)}):
-        mine = arrays.variant == variant
-        n = int(mine.sum())
+    for variant in sorted(set(weights) | set(traffic.counts("variant"))):
+        mine = traffic.where(variant=variant)
+        n = mine.requests
         variants[variant] = {
             "requests": n,
             "traffic_pct": 100.0 * n / total if total else 0.0,
             "configured_weight": weights.get(variant, 0.0),
-            "fallbacks_answered": int((arrays.fallback & mine).sum()),
-            "predicted_churn_rate": (
-                float(arrays.prediction[mine].mean()) if n else None
-            ),
-            "labelled": int((arrays.labelled & mine).sum()),
-            "latency_ms": latency_view(arrays.latency_ms[mine]),
+            "fallbacks_answered": mine.where(fallback=True).requests,
+            "predicted_churn_rate": mine.predicted_churn / n if n else None,
+            "labelled": int(labels.get(variant, 0)),
+            "latency_ms": latency_view(mine.latency.summary()),
         }
     return {
         **state.to_dict(),

@@ -29,11 +29,9 @@ from ab_router.ledger import LabelResult
 from ab_router.ledger_factory import open_ledger
 from ab_router.records import Mode
 from ab_router.state import NOT_IN_CANARY, ExperimentState
-from ab_router.statistics.experiment import (
-    ExperimentSummary,
-    ExposureArrays,
-    summarize_arrays,
-)
+from ab_router.statistics.experiment import ExperimentSummary, summarize
+from ab_router.statistics.exposure_arrays import ExposureArrays
+from ab_router.statistics.traffic_summary import EpochTraffic
 from ab_router.traffic import traffic_stats
 from serving.api_models import (
     BatchResponse,
@@ -260,9 +258,7 @@ class EntryApp:
             raise UnknownRequestError(f"epoch {chosen} does not exist", field="epoch")
         transitions = [t for t in self.ledger.transitions(name) if t.epoch == chosen]
         weights = transitions[-1].weights if transitions else state.effective_weights
-        summary = self._summarize(
-            state, self.ledger.exposure_arrays(name, chosen), weights
-        )
+        summary = self._summarize(state, *self._epoch_inputs(name, chosen), weights)
         return {
             "experiment": name,
             "epoch": chosen,
@@ -307,11 +303,11 @@ class EntryApp:
                 )
             ):
                 return cached
-            arrays = self.ledger.exposure_arrays(name, state.epoch)
-            summary = self._summarize(state, arrays)
+            labelled, traffic = self._epoch_inputs(name, state.epoch)
+            summary = self._summarize(state, labelled, traffic)
             compact = summary.to_dict()
             stats = {
-                **traffic_stats(state, arrays),
+                **traffic_stats(state, traffic, labelled),
                 "srm": compact["srm"],
                 "quality": compact["quality"],
                 "decision": compact["decision"],
@@ -322,14 +318,27 @@ class EntryApp:
             )
             return self._cached_snapshot
 
+    def _epoch_inputs(
+        self, experiment: str, epoch: int
+    ) -> tuple[ExposureArrays, EpochTraffic]:
+        """What the statistics read of an epoch, bounded by its labels.
+
+        Labels first: exposures and labels are only ever added, so every
+        labelled row read is also counted in the traffic read after it.
+        """
+        labelled = self.ledger.labelled_arrays(experiment, epoch)
+        return labelled, self.ledger.epoch_traffic(experiment, epoch)
+
     def _summarize(
         self,
         state: ExperimentState,
-        arrays: ExposureArrays,
+        labelled: ExposureArrays,
+        traffic: EpochTraffic,
         weights: Mapping[str, float] | None = None,
     ) -> ExperimentSummary:
-        return summarize_arrays(
-            arrays,
+        return summarize(
+            traffic,
+            labelled,
             state.effective_weights if weights is None else weights,
             self.decision_config,
             champion=state.config.champion,
@@ -403,8 +412,8 @@ class EntryApp:
         state = self.state.reload()
         if state.config.mode is not Mode.CANARY:
             return
-        exposures = self.ledger.exposures(state.config.name, state.epoch)
-        decision = evaluate_canary(state, exposures, self.canary_policy)
+        labelled, traffic = self._epoch_inputs(state.config.name, state.epoch)
+        decision = evaluate_canary(state, traffic, labelled, self.canary_policy)
         if decision.action is CanaryAction.HOLD:
             return
         kind = (

@@ -6,7 +6,11 @@ Modules, from raw numbers to a verdict:
   ``ConfusionSummary`` (frozen, ``__add__``), GrowthBook-gbstats style.
 - :mod:`.srm`: sample-ratio-mismatch χ² check.
 - :mod:`.quality`: per-variant accuracy, precision, recall, ROC AUC, Brier,
-  log loss, churn rates; latency percentiles.
+  log loss, churn rates.
+- :mod:`.latency`: mergeable fixed-bucket latency histogram and percentiles.
+- :mod:`.exposure_arrays`: exposures as column arrays.
+- :mod:`.traffic_summary`: ``EpochTraffic``, mergeable counts and latency per
+  group of exposures, all the statistics read from unlabelled traffic.
 - :mod:`.two_sample`: Welch t and two-proportion tests (split, canary).
 - :mod:`.paired`: paired t and McNemar (shadow mode).
 - :mod:`.auc`: DeLong variance, independent and paired AUC differences.
@@ -14,7 +18,8 @@ Modules, from raw numbers to a verdict:
   metric (Brier difference).
 - :mod:`.power`: labels needed for a minimum detectable effect.
 - :mod:`.decision`: ``DecisionConfig`` and the verdict.
-- :mod:`.experiment`: ``summarize_experiment``, the entry point.
+- :mod:`.experiment`: ``summarize`` (traffic + labelled rows), the entry
+  point; ``summarize_arrays`` / ``summarize_experiment`` wrap it.
 
 Degenerate data never raises: results carry an ``error`` code
 (``no_data``, ``too_few_samples``, ``zero_variance``, ``single_class``,
@@ -33,17 +38,21 @@ from ab_router.statistics.decision import Decision, DecisionConfig, Verdict, dec
 from ab_router.statistics.experiment import (
     Comparison,
     ExperimentSummary,
-    ExposureArrays,
+    summarize,
     summarize_arrays,
     summarize_experiment,
+)
+from ab_router.statistics.exposure_arrays import ExposureArrays
+from ab_router.statistics.latency import (
+    LatencyHistogram,
+    LatencySummary,
+    latency_summary,
 )
 from ab_router.statistics.paired import mcnemar_test, paired_t_test
 from ab_router.statistics.power import anytime_labels, fixed_horizon_labels
 from ab_router.statistics.quality import (
-    LatencySummary,
     VariantQuality,
     brier_losses,
-    latency_summary,
     log_losses,
     variant_quality,
 )
@@ -66,6 +75,7 @@ from ab_router.statistics.summaries import (
     MomentSummary,
     ProportionSummary,
 )
+from ab_router.statistics.traffic_summary import EpochTraffic
 from ab_router.statistics.two_sample import two_proportion_test, welch_test
 
 __all__ = [
@@ -80,8 +90,10 @@ __all__ = [
     "Decision",
     "DecisionConfig",
     "DifferenceResult",
+    "EpochTraffic",
     "ExperimentSummary",
     "ExposureArrays",
+    "LatencyHistogram",
     "LatencySummary",
     "MomentSummary",
     "ProportionSummary",
@@ -105,6 +117,7 @@ __all__ = [
     "mixture_rho",
     "paired_t_test",
     "srm_test",
+    "summarize",
     "summarize_arrays",
     "summarize_experiment",
     "to_jsonable",

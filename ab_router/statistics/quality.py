@@ -1,4 +1,4 @@
-"""Per-variant model quality from labelled exposures, and latency percentiles.
+"""Per-variant model quality from labelled exposures.
 
 Per-row losses (lower is better):
 
@@ -44,37 +44,6 @@ def log_losses(
     p = np.clip(np.asarray(probabilities, dtype=float), eps, 1.0 - eps)
     y = np.asarray(labels, dtype=float)
     return -(y * np.log(p) + (1.0 - y) * np.log1p(-p))
-
-
-@dataclass(frozen=True)
-class LatencySummary:
-    """Latency of answered requests in milliseconds."""
-
-    n: int
-    mean_ms: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    min_ms: float
-    max_ms: float
-    error: str | None = None
-
-
-def latency_summary(latencies_ms: ArrayLike) -> LatencySummary:
-    x = np.asarray(latencies_ms, dtype=float).ravel()
-    if x.size == 0:
-        nan = math.nan
-        return LatencySummary(0, nan, nan, nan, nan, nan, nan, NO_DATA)
-    p50, p95, p99 = np.percentile(x, [50, 95, 99])
-    return LatencySummary(
-        int(x.size),
-        float(x.mean()),
-        float(p50),
-        float(p95),
-        float(p99),
-        float(x.min()),
-        float(x.max()),
-    )
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,13 @@ import uuid
 import pytest
 
 from ab_router import admin
-from ab_router.canary import CanaryAction, CanaryPolicy, evaluate_canary
+from ab_router.canary import CanaryAction, CanaryDecision, CanaryPolicy
+from ab_router.canary import evaluate_canary as evaluate_bounded
 from ab_router.config import ExperimentConfig
 from ab_router.errors import ConfigError
 from ab_router.records import Exposure, Mode, UnitKind
 from ab_router.state import NOT_IN_CANARY, ExperimentState
+from ab_router.statistics import EpochTraffic, ExposureArrays
 
 CANARY = ExperimentConfig(
     name="exp",
@@ -53,6 +55,15 @@ def exposure(
         fallback=fallback,
         label=label,
     )
+
+
+def evaluate_canary(
+    state: ExperimentState, exposures: list[Exposure], policy: CanaryPolicy
+) -> CanaryDecision:
+    """The guardrails on the bounded inputs the service gives them."""
+    arrays = ExposureArrays.from_exposures(exposures)
+    traffic = EpochTraffic.from_arrays(arrays)
+    return evaluate_bounded(state, traffic, arrays.take(arrays.labelled), policy)
 
 
 def traffic(challenger: int, champion: int, **kwargs: object) -> list[Exposure]:

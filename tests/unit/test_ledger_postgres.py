@@ -9,7 +9,9 @@ and requires the same answers.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
+import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -18,6 +20,7 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import psycopg
 import pytest
 
@@ -30,7 +33,9 @@ from ab_router.errors import (
 from ab_router.ledger import Ledger, SqliteLedger
 from ab_router.ledger_factory import open_ledger
 from ab_router.ledger_postgres import PostgresLedger
-from ab_router.records import Exposure
+from ab_router.records import Exposure, Mode
+from ab_router.statistics import EpochTraffic
+from ab_router.statistics.latency import OVERFLOW_BUCKET
 from tests.support.postgres_server import PASSWORD, PostgresServer
 from tests.unit import test_ledger as sqlite_scenarios
 from tests.unit.test_ledger import CONFIG, exposure
@@ -241,6 +246,73 @@ def test_postgres_answers_exactly_what_sqlite_answers(
     expected = _replay(SqliteLedger(tmp_path / "ledger.sqlite3"))
     assert expected["exposures"][0].shadow_probability == 0.25  # replay ran fully
     assert _replay(PostgresLedger(postgres.create_database())) == expected
+
+
+# -- the live statistics' reads: SQL aggregation equals the arrays path ---------
+
+# On and around bucket edges (0.1 ms below 100 ms, 1 ms to 10 s, overflow) and
+# the whole-microsecond rounding, where a CAST that rounds instead of flooring
+# (PostgreSQL's) or a different float expression would land elsewhere.
+EDGE_LATENCIES_MS = (
+    0.0, 0.0004, 0.0005, 0.0995, 0.1, 2.3, 99.9, 99.9994, 99.9995,
+    99.99999999999999, 100.0, 100.0005, 1_234.5675, 9_999.9994, 9_999.9995,
+    10_000.0, 86_400_000.0, 1e12, math.inf,
+)  # fmt: skip
+
+
+def test_epoch_traffic_equals_the_arrays_path(store: Store) -> None:
+    ledger = store.open()
+    ledger.ensure_experiment(CONFIG)
+    rng = random.Random(7)
+    rows = []
+    for i in range(2_000):
+        assigned = rng.choice(["v1", "v2"])
+        fallback = rng.random() < 0.1
+        answered = ("v2" if assigned == "v1" else "v1") if fallback else assigned
+        edge = rng.random() < 0.3
+        rows.append(
+            replace(
+                exposure(answered, unit=None, epoch=rng.choice([1, 1, 1, 2])),
+                assigned_variant=assigned,
+                fallback=fallback,
+                mode=rng.choice(list(Mode)),
+                prediction=rng.randint(0, 1),
+                latency_ms=(
+                    rng.choice(EDGE_LATENCIES_MS)
+                    if edge
+                    else rng.lognormvariate(2.5, 1.5)
+                ),
+                created_at=1_700_000_000.0 + i,
+            )
+        )
+    ledger.record_exposures(rows)
+    ledger.record_shadow_scores(
+        "v2",
+        [(e.request_id, rng.random(), 1) for e in rows if rng.random() < 0.2],
+    )
+    for e in rows[::20]:
+        ledger.label_request(e.request_id, rng.random() < 0.3)
+
+    for epoch in (1, 2, 3):
+        arrays = ledger.exposure_arrays("exp", epoch)
+        assert ledger.epoch_traffic("exp", epoch) == EpochTraffic.from_arrays(arrays)
+        labelled = ledger.labelled_arrays("exp", epoch)
+        want = arrays.take(arrays.labelled)
+        for field in want.__dataclass_fields__:
+            np.testing.assert_array_equal(
+                getattr(labelled, field), getattr(want, field), field
+            )
+    # The data covered what the test claims to cover.
+    traffic = ledger.epoch_traffic("exp", 1)
+    assert traffic.where(fallback=True).requests > 0
+    assert traffic.where(shadow_variant="v2").requests > 0
+    assert len(traffic.counts("mode")) == 3
+    buckets = {b for c in traffic.cells for b, _ in c.latency.buckets}
+    assert {0, 999, 1000, OVERFLOW_BUCKET} <= buckets
+    assert ledger.epoch_traffic("exp", 3) == EpochTraffic()
+    assert ledger.labelled_arrays("exp", 1).label.size == sum(
+        e.epoch == 1 for e in rows[::20]
+    )
 
 
 # -- several processes ----------------------------------------------------------

@@ -69,12 +69,13 @@ def test_variant_quality_degenerate() -> None:
 def test_latency_summary_matches_numpy() -> None:
     x = np.random.default_rng(1).lognormal(2.0, 0.5, 1_001)
     s = latency_summary(x)
+    # Quantiles come from the 0.1 ms buckets below 100 ms (statistics.latency):
+    # within one bucket of numpy's; the mean from whole microseconds.
     assert (s.p50_ms, s.p95_ms, s.p99_ms) == pytest.approx(
-        tuple(np.percentile(x, [50, 95, 99]))
+        tuple(np.percentile(x, [50, 95, 99])), abs=0.1
     )
-    assert (s.mean_ms, s.min_ms, s.max_ms, s.n) == pytest.approx(
-        (x.mean(), x.min(), x.max(), 1_001)
-    )
+    assert s.mean_ms == pytest.approx(x.mean(), abs=0.0005)
+    assert (s.min_ms, s.max_ms, s.n) == (x.min(), x.max(), 1_001)
     assert latency_summary([]).error == NO_DATA
 
 
