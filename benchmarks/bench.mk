@@ -11,6 +11,8 @@ LOADTEST_TIME ?= 60s
 LOADTEST_USERS ?= 20
 SOAK_TIME ?= 10m
 SOAK_USERS ?= 20
+# Names the result files, so runs of different changes sit side by side.
+SOAK_LABEL ?= soak
 
 .PHONY: bench loadtest soak loadtest-smoke
 
@@ -26,7 +28,7 @@ loadtest:
 
 ## soak: bounded Locust run at ~half capacity, sampling RSS of every process
 soak:
-	BENTOML_HOME=$(BENCH_HOME) $(BENCH_PY) -m benchmarks.soak --label soak \
+	BENTOML_HOME=$(BENCH_HOME) $(BENCH_PY) -m benchmarks.soak --label $(SOAK_LABEL) \
 		--run-time $(SOAK_TIME) --users $(SOAK_USERS)
 
 ## loadtest-smoke: the 5 s Locust and 10 s soak tests against a test server
