@@ -32,6 +32,7 @@ from serving.admin_api import (
     change_for_mode,
     change_for_weights,
 )
+from serving.allocator import cap_arenas
 from serving.api_models import (
     BatchRequest,
     BatchResponse,
@@ -57,6 +58,7 @@ from serving.settings import (
 )
 
 settings = load_settings()
+cap_arenas(settings.entry.malloc_arena_max)  # before BentoML starts its threads
 require_models([settings.models.v1_model, settings.models.v2_model])
 require_ledger_location(settings.ledger)
 

@@ -33,6 +33,7 @@ from ab_router.statistics.experiment import ExperimentSummary, summarize
 from ab_router.statistics.exposure_arrays import ExposureArrays
 from ab_router.statistics.traffic_summary import EpochTraffic
 from ab_router.traffic import traffic_stats
+from serving.allocator import release_free_memory
 from serving.api_models import (
     BatchResponse,
     FeedbackBatchResult,
@@ -316,6 +317,9 @@ class EntryApp:
             self._cached_snapshot = _Snapshot(
                 key, stats, summary, finished, finished - now
             )
+            # The recompute's temporaries are gone; hand their pages back
+            # rather than let the worker's resident size creep up.
+            release_free_memory()
             return self._cached_snapshot
 
     def _epoch_inputs(

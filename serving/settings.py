@@ -74,6 +74,10 @@ class EntrySettings(BaseSettings):
     """Seconds an open breaker waits before letting one trial call through."""
     state_refresh_s: float = Field(1.0, gt=0, le=60)
     """How often a worker re-reads the experiment state (seconds)."""
+    malloc_arena_max: int = Field(2, ge=0, le=64)
+    """glibc malloc arenas a worker's threads share (0 = glibc's default of 8
+    per core). Few arenas keep freed memory from piling up per thread; a soak
+    measured the difference (docs/performance.md)."""
     model_calls_in_flight: int = Field(1, ge=1, le=1024)
     """Calls one entry worker keeps open to each model service at a time.
     Requests arriving meanwhile share the next call (``serving/coalescing.py``);
