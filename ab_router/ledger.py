@@ -30,8 +30,13 @@ from ab_router.errors import (
     LedgerUnavailableError,
     UnknownRequestError,
 )
+from ab_router.ledger_changes import (
+    SELECT_SEED,
+    change_statements,
+    startup_statements,
+)
 from ab_router.records import Exposure, Mode, Transition, UnitKind
-from ab_router.state import NOT_IN_CANARY, ExperimentState
+from ab_router.state import ExperimentState
 from ab_router.statistics import latency
 from ab_router.statistics.exposure_arrays import ExposureArrays
 from ab_router.statistics.traffic_summary import EpochTraffic, TrafficKey
@@ -547,55 +552,16 @@ class SqliteLedger(LedgerReads):
         seeded from, the operator changed it deliberately: it is applied and
         recorded as a transition.
         """
-        seed = json.dumps(config.to_dict(), sort_keys=True)
-        now = time.time()
         with self._lock:
             cursor = self._connection.cursor()
             try:
                 cursor.execute("BEGIN IMMEDIATE")
-                row = cursor.execute(
-                    "SELECT seed_config FROM experiments WHERE name = ?",
-                    (config.name,),
-                ).fetchone()
-                stage = 0 if config.mode is Mode.CANARY else NOT_IN_CANARY
-                weights = json.dumps(dict(config.weights), sort_keys=True)
-                if row is None:
-                    cursor.execute(
-                        "INSERT INTO experiments VALUES (?, ?, ?, 1, ?, 1, ?)",
-                        (config.name, seed, seed, stage, now),
-                    )
-                    cursor.execute(
-                        "INSERT INTO transitions (experiment, epoch, kind, reason, "
-                        "weights, created_at, actor) VALUES (?, 1, ?, ?, ?, ?, ?)",
-                        (
-                            config.name,
-                            "created",
-                            "experiment created from the start-up configuration",
-                            weights,
-                            now,
-                            actor,
-                        ),
-                    )
-                elif row[0] != seed:
-                    cursor.execute(
-                        "UPDATE experiments SET config = ?, seed_config = ?, "
-                        "canary_stage = ?, version = version + 1, updated_at = ? "
-                        "WHERE name = ?",
-                        (seed, seed, stage, now, config.name),
-                    )
-                    cursor.execute(
-                        "INSERT INTO transitions (experiment, epoch, kind, reason, "
-                        "weights, created_at, actor) SELECT name, epoch, ?, ?, ?, ?, ? "
-                        "FROM experiments WHERE name = ?",
-                        (
-                            "reconfigured",
-                            "start-up configuration differs from the stored one",
-                            weights,
-                            now,
-                            actor,
-                            config.name,
-                        ),
-                    )
+                row = cursor.execute(SELECT_SEED, (config.name,)).fetchone()
+                stored = None if row is None else str(row[0])
+                for sql, params in startup_statements(
+                    config, stored, actor, time.time()
+                ):
+                    cursor.execute(sql, params)
                 cursor.execute("COMMIT")
             except sqlite3.Error as exc:
                 if self._connection.in_transaction:
@@ -622,35 +588,25 @@ class SqliteLedger(LedgerReads):
         on): the caller re-reads the state and decides again, so two workers
         can never both roll a canary forward from the same stage.
         """
-        now = time.time()
-        epoch = state.epoch + 1 if new_epoch else state.epoch
-        effective = ExperimentState(config, epoch, canary_stage, 0, now)
-        weights = json.dumps(effective.effective_weights, sort_keys=True)
+        update, transition = change_statements(
+            state,
+            config=config,
+            canary_stage=canary_stage,
+            new_epoch=new_epoch,
+            kind=kind,
+            reason=reason,
+            actor=actor,
+            now=time.time(),
+        )
         with self._lock:
             cursor = self._connection.cursor()
             try:
                 cursor.execute("BEGIN IMMEDIATE")
-                cursor.execute(
-                    "UPDATE experiments SET config = ?, epoch = ?, canary_stage = ?, "
-                    "version = version + 1, updated_at = ? "
-                    "WHERE name = ? AND version = ?",
-                    (
-                        json.dumps(config.to_dict(), sort_keys=True),
-                        epoch,
-                        canary_stage,
-                        now,
-                        config.name,
-                        state.version,
-                    ),
-                )
+                cursor.execute(*update)
                 if cursor.rowcount != 1:
                     cursor.execute("ROLLBACK")
                     return False
-                cursor.execute(
-                    "INSERT INTO transitions (experiment, epoch, kind, reason, "
-                    "weights, created_at, actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (config.name, epoch, kind, reason, weights, now, actor),
-                )
+                cursor.execute(*transition)
                 cursor.execute("COMMIT")
             except sqlite3.Error as exc:
                 if self._connection.in_transaction:

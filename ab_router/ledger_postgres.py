@@ -17,7 +17,6 @@ a commit whose outcome is unknown is reported, never repeated.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -39,8 +38,13 @@ from ab_router.ledger import (
     LedgerReads,
     exposure_row,
 )
-from ab_router.records import Exposure, Mode
-from ab_router.state import NOT_IN_CANARY, ExperimentState
+from ab_router.ledger_changes import (
+    SELECT_SEED,
+    change_statements,
+    startup_statements,
+)
+from ab_router.records import Exposure
+from ab_router.state import ExperimentState
 
 T = TypeVar("T")
 
@@ -105,6 +109,11 @@ _INSERT_EXPOSURE = (
     f"INSERT INTO exposures ({EXPOSURE_COLUMNS}) "
     f"VALUES ({', '.join(['%s'] * len(EXPOSURE_COLUMNS.split(',')))})"
 )
+
+
+def _pg(sql: str) -> str:
+    # Shared statements use "?"; psycopg wants "%s" (no SQL here holds "?").
+    return sql.replace("?", "%s")
 
 
 class PostgresLedger(LedgerReads):
@@ -194,8 +203,7 @@ class PostgresLedger(LedgerReads):
     _floor_sql = "CAST(floor({}) AS BIGINT)"
 
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        # The shared reads use "?"; psycopg wants "%s" (no SQL here holds "?").
-        statement = sql.replace("?", "%s")
+        statement = _pg(sql)
 
         def work(cursor: psycopg.Cursor[Any]) -> list[tuple[Any, ...]]:
             cursor.execute(statement, params)
@@ -213,56 +221,14 @@ class PostgresLedger(LedgerReads):
         As ``SqliteLedger.ensure_experiment``: a start-up configuration that
         differs from the stored seed is applied and recorded as a transition.
         """
-        seed = json.dumps(config.to_dict(), sort_keys=True)
-        stage = 0 if config.mode is Mode.CANARY else NOT_IN_CANARY
-        weights = json.dumps(dict(config.weights), sort_keys=True)
 
         def work(cursor: psycopg.Cursor[Any]) -> None:
-            now = time.time()
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_KEY,))
-            cursor.execute(
-                "SELECT seed_config FROM experiments WHERE name = %s FOR UPDATE",
-                (config.name,),
-            )
+            cursor.execute(_pg(SELECT_SEED + " FOR UPDATE"), (config.name,))
             row = cursor.fetchone()
-            if row is None:
-                cursor.execute(
-                    "INSERT INTO experiments VALUES (%s, %s, %s, 1, %s, 1, %s)",
-                    (config.name, seed, seed, stage, now),
-                )
-                cursor.execute(
-                    "INSERT INTO transitions (experiment, epoch, kind, reason, "
-                    "weights, created_at, actor) VALUES (%s, 1, %s, %s, %s, %s, %s)",
-                    (
-                        config.name,
-                        "created",
-                        "experiment created from the start-up configuration",
-                        weights,
-                        now,
-                        actor,
-                    ),
-                )
-            elif row[0] != seed:
-                cursor.execute(
-                    "UPDATE experiments SET config = %s, seed_config = %s, "
-                    "canary_stage = %s, version = version + 1, updated_at = %s "
-                    "WHERE name = %s",
-                    (seed, seed, stage, now, config.name),
-                )
-                cursor.execute(
-                    "INSERT INTO transitions (experiment, epoch, kind, reason, "
-                    "weights, created_at, actor) "
-                    "SELECT name, epoch, %s, %s, %s, %s, %s "
-                    "FROM experiments WHERE name = %s",
-                    (
-                        "reconfigured",
-                        "start-up configuration differs from the stored one",
-                        weights,
-                        now,
-                        actor,
-                        config.name,
-                    ),
-                )
+            stored = None if row is None else str(row[0])
+            for sql, params in startup_statements(config, stored, actor, time.time()):
+                cursor.execute(_pg(sql), params)
 
         self._run(work, "be initialised")
         return self.state(config.name, config.known_variants)
@@ -285,32 +251,22 @@ class PostgresLedger(LedgerReads):
         row waits for the other transaction, then re-evaluates ``version = %s``
         against the committed row, so exactly one of two racers wins.
         """
-        now = time.time()
-        epoch = state.epoch + 1 if new_epoch else state.epoch
-        effective = ExperimentState(config, epoch, canary_stage, 0, now)
-        weights = json.dumps(effective.effective_weights, sort_keys=True)
+        update, transition = change_statements(
+            state,
+            config=config,
+            canary_stage=canary_stage,
+            new_epoch=new_epoch,
+            kind=kind,
+            reason=reason,
+            actor=actor,
+            now=time.time(),
+        )
 
         def work(cursor: psycopg.Cursor[Any]) -> bool:
-            cursor.execute(
-                "UPDATE experiments SET config = %s, epoch = %s, canary_stage = %s, "
-                "version = version + 1, updated_at = %s "
-                "WHERE name = %s AND version = %s",
-                (
-                    json.dumps(config.to_dict(), sort_keys=True),
-                    epoch,
-                    canary_stage,
-                    now,
-                    config.name,
-                    state.version,
-                ),
-            )
+            cursor.execute(_pg(update[0]), update[1])
             if cursor.rowcount != 1:
                 return False  # nothing written; the empty commit is harmless
-            cursor.execute(
-                "INSERT INTO transitions (experiment, epoch, kind, reason, "
-                "weights, created_at, actor) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (config.name, epoch, kind, reason, weights, now, actor),
-            )
+            cursor.execute(_pg(transition[0]), transition[1])
             return True
 
         return self._run(work, "record the change")
