@@ -32,6 +32,7 @@ from ab_router.errors import (
 )
 from ab_router.ledger_changes import (
     SELECT_SEED,
+    Statement,
     change_statements,
     startup_statements,
 )
@@ -255,7 +256,8 @@ class Ledger(Protocol):
 
 
 class LedgerReads:
-    """Reads both backends share: SQL written with ``?`` placeholders.
+    """Reads both backends share, and the shared half of experiment changes:
+    SQL written with ``?`` placeholders.
 
     A backend provides ``_read(sql, params)`` (translating placeholders if its
     driver needs to), ``_exposure_order``, the ORDER BY that lists exposures
@@ -269,6 +271,40 @@ class LedgerReads:
 
     def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         raise NotImplementedError
+
+    def _apply_change(self, update: Statement, transition: Statement) -> bool:
+        raise NotImplementedError
+
+    def change_state(
+        self,
+        state: ExperimentState,
+        *,
+        config: ExperimentConfig,
+        canary_stage: int,
+        new_epoch: bool,
+        kind: str,
+        reason: str,
+        actor: str,
+    ) -> bool:
+        """Apply a change if nobody else changed the experiment meanwhile.
+
+        Returns False when another worker changed it first (its version moved
+        on): the caller re-reads the state and decides again, so two workers
+        can never both roll a canary forward from the same stage. The backend
+        runs the conditional update and, only if it matched, the transition,
+        in one transaction (``_apply_change``).
+        """
+        update, transition = change_statements(
+            state,
+            config=config,
+            canary_stage=canary_stage,
+            new_epoch=new_epoch,
+            kind=kind,
+            reason=reason,
+            actor=actor,
+            now=time.time(),
+        )
+        return self._apply_change(update, transition)
 
     def state(self, experiment: str, known_variants: frozenset[str]) -> ExperimentState:
         rows = self._read(
@@ -571,33 +607,7 @@ class SqliteLedger(LedgerReads):
                 ) from exc
         return self.state(config.name, config.known_variants)
 
-    def change_state(
-        self,
-        state: ExperimentState,
-        *,
-        config: ExperimentConfig,
-        canary_stage: int,
-        new_epoch: bool,
-        kind: str,
-        reason: str,
-        actor: str,
-    ) -> bool:
-        """Apply a change if nobody else changed the experiment meanwhile.
-
-        Returns False when another worker changed it first (its version moved
-        on): the caller re-reads the state and decides again, so two workers
-        can never both roll a canary forward from the same stage.
-        """
-        update, transition = change_statements(
-            state,
-            config=config,
-            canary_stage=canary_stage,
-            new_epoch=new_epoch,
-            kind=kind,
-            reason=reason,
-            actor=actor,
-            now=time.time(),
-        )
+    def _apply_change(self, update: Statement, transition: Statement) -> bool:
         with self._lock:
             cursor = self._connection.cursor()
             try:

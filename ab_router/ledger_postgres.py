@@ -40,7 +40,7 @@ from ab_router.ledger import (
 )
 from ab_router.ledger_changes import (
     SELECT_SEED,
-    change_statements,
+    Statement,
     startup_statements,
 )
 from ab_router.records import Exposure
@@ -233,35 +233,11 @@ class PostgresLedger(LedgerReads):
         self._run(work, "be initialised")
         return self.state(config.name, config.known_variants)
 
-    def change_state(
-        self,
-        state: ExperimentState,
-        *,
-        config: ExperimentConfig,
-        canary_stage: int,
-        new_epoch: bool,
-        kind: str,
-        reason: str,
-        actor: str,
-    ) -> bool:
-        """Apply a change if nobody else changed the experiment meanwhile.
-
-        Returns False when another process changed it first. The conditional
-        UPDATE is the check: under READ COMMITTED a concurrent UPDATE of the
-        row waits for the other transaction, then re-evaluates ``version = %s``
-        against the committed row, so exactly one of two racers wins.
-        """
-        update, transition = change_statements(
-            state,
-            config=config,
-            canary_stage=canary_stage,
-            new_epoch=new_epoch,
-            kind=kind,
-            reason=reason,
-            actor=actor,
-            now=time.time(),
-        )
-
+    def _apply_change(self, update: Statement, transition: Statement) -> bool:
+        # The conditional UPDATE is the check: under READ COMMITTED a
+        # concurrent UPDATE of the row waits for the other transaction, then
+        # re-evaluates the version against the committed row, so exactly one
+        # of two racers wins.
         def work(cursor: psycopg.Cursor[Any]) -> bool:
             cursor.execute(_pg(update[0]), update[1])
             if cursor.rowcount != 1:
