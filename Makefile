@@ -42,7 +42,7 @@ serve: train  ## fresh machine: install, train on the real data, bentoml serve
 test: setup lint typecheck  ## fresh machine: install and run the whole test suite
 	CHURN_DATA="$(TEST_DATA)" $(BIN)/python -m pytest
 
-test-fast: venv  ## unit tests only
+test-fast: venv  ## tests/unit only: pure, from the venv alone, under a minute
 	CHURN_DATA="$(TEST_DATA)" $(BIN)/python -m pytest tests/unit
 
 lint: venv  ## ruff
