@@ -36,9 +36,8 @@ from ab_router.statistics import (
     ExposureArrays,
     summarize_arrays,
 )
-from ab_router.statistics.experiment import PAIRED
-from ab_router.statistics.quality import brier_losses
-from ab_router.statistics.sequential import bounds, mixture_rho
+from ab_router.statistics.analysis import analysis_for
+from ab_router.statistics.design import Design
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -63,7 +62,7 @@ def cumulative_brier_difference(
     arrays: ExposureArrays,
     config: DecisionConfig,
     *,
-    design: str,
+    design: Design | str,
     champion: str,
     challenger: str,
 ) -> CumulativeDifference:
@@ -72,44 +71,9 @@ def cumulative_brier_difference(
     Rows enter in label-arrival order; the last point equals the summary's.
     Points where either variant has fewer than two labels are NaN.
     """
-    a = arrays
-    if design == PAIRED:
-        rows = a.paired_rows(champion, challenger) & a.labelled
-        order = np.argsort(a.label_time[rows], kind="stable")
-        y = a.label[rows][order]
-        d = brier_losses(a.shadow_probability[rows][order], y) - brier_losses(
-            a.probability[rows][order], y
-        )
-        n = np.arange(1, d.size + 1, dtype=float)
-        s, q = np.cumsum(d), np.cumsum(d * d)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            est = s / n
-            var = np.maximum(q - s * s / n, 0.0) / (n - 1)
-            se = np.sqrt(var / n)
-        t = n
-    else:
-        base = ~a.fallback & a.labelled
-        rows = base & ((a.variant == champion) | (a.variant == challenger))
-        order = np.argsort(a.label_time[rows], kind="stable")
-        arm = (a.variant[rows] == challenger)[order]
-        loss = brier_losses(a.probability[rows], a.label[rows])[order]
-        t = np.arange(1, loss.size + 1, dtype=float)
-        n2 = np.cumsum(arm).astype(float)
-        n1 = t - n2
-        s2 = np.cumsum(np.where(arm, loss, 0.0))
-        q2 = np.cumsum(np.where(arm, loss * loss, 0.0))
-        s1 = np.cumsum(loss) - s2
-        q1 = np.cumsum(loss * loss) - q2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            v1 = np.maximum(q1 - s1 * s1 / n1, 0.0) / (n1 - 1)
-            v2 = np.maximum(q2 - s2 * s2 / n2, 0.0) / (n2 - 1)
-            est = s2 / n2 - s1 / n1
-            se = np.sqrt(v1 / n1 + v2 / n2)
-            se = np.where((n1 >= 2) & (n2 >= 2), se, np.nan)
-    rho = mixture_rho(config.planned_labels, config.alpha)
-    with np.errstate(invalid="ignore"):
-        lo, hi = bounds(est, se, t, rho, config.alpha)
-    return CumulativeDifference(t.astype(np.int64), est, lo, hi)
+    running = analysis_for(design).running_brier(arrays, champion, challenger)
+    lo, hi = running.sequence(config.alpha, config.planned_labels)
+    return CumulativeDifference(running.t.astype(np.int64), running.estimate, lo, hi)
 
 
 def _thin(n: int) -> NDArray[np.int64]:
@@ -357,7 +321,7 @@ def _markdown(s: ExperimentSummary, title: str, images: Mapping[str, str]) -> st
             f"{fmt(lat.min_ms, '.2f')} | {fmt(lat.max_ms, '.2f')} |"
         )
     lines += ["", f"![Latency]({images['latency']})", ""]
-    if s.design == PAIRED:
+    if s.design is Design.PAIRED:
         lines += [
             "In shadow mode the recorded latency is the champion's; the "
             "challenger scores off the response path.",

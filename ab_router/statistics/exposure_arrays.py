@@ -121,8 +121,9 @@ class ExposureArrays:
             & ~np.isnan(self.shadow_probability)
         )
 
-    def take(self, rows: NDArray[np.bool_]) -> ExposureArrays:
-        """The exposures where ``rows`` is true, every column alike."""
+    def take(self, rows: NDArray[np.bool_] | NDArray[np.intp]) -> ExposureArrays:
+        """The exposures where ``rows`` is true (or at indices ``rows``, in that
+        order), every column alike."""
         return ExposureArrays(
             **{f.name: getattr(self, f.name)[rows] for f in fields(self)}
         )
