@@ -35,7 +35,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ab_router.records import Exposure
-from ab_router.statistics.analysis import Compared, Comparison, analysis_for
+from ab_router.statistics.analysis import (
+    Compared,
+    Comparison,
+    DesignAnalysis,
+    analysis_for,
+)
 from ab_router.statistics.decision import (
     Decision,
     DecisionConfig,
@@ -141,20 +146,14 @@ def summarize(
     ``labelled`` needs to hold only the labelled exposures (unlabelled rows
     are ignored), so memory is O(labels + latency buckets), not O(requests).
     """
-    modes = traffic.counts("mode")
-    mode = max(modes, key=lambda m: modes[m]) if modes else None
-    # Unlabelled shadow rows decide the design too: the design must not flip
-    # when the first label arrives.
-    pairs = traffic.where(fallback=False, variant=champion, shadow_variant=challenger)
-    analysis = analysis_for(design_of(mode, has_pairs=pairs.requests > 0))
+    mode = _main_mode(traffic)
+    analysis = _analysis(traffic, mode, champion, challenger)
     assigned = traffic.counts("assigned")
     answered = traffic.where(fallback=False)
-    variants = sorted(
-        set(weights) | set(traffic.counts("variant")) | {champion, challenger}
-    )
-    eps = config.log_loss_eps
+    variants = sorted({*weights, *traffic.counts("variant"), champion, challenger})
     quality = {
-        v: analysis.quality(labelled, v, champion, challenger, eps) for v in variants
+        v: analysis.quality(labelled, v, champion, challenger, config.log_loss_eps)
+        for v in variants
     }
     compared = analysis.compare(labelled, quality, champion, challenger, config)
     srm = analysis.srm(assigned, weights, config.srm_threshold)
@@ -181,6 +180,22 @@ def summarize(
         decision=decision,
         config=config,
     )
+
+
+def _main_mode(traffic: EpochTraffic) -> str | None:
+    """The mode most exposures of the epoch were recorded in."""
+    modes = traffic.counts("mode")
+    return max(modes, key=lambda m: modes[m]) if modes else None
+
+
+def _analysis(
+    traffic: EpochTraffic, mode: str | None, champion: str, challenger: str
+) -> DesignAnalysis:
+    """The analysis of the epoch's design."""
+    # Unlabelled shadow rows decide the design too: the design must not flip
+    # when the first label arrives.
+    pairs = traffic.where(fallback=False, variant=champion, shadow_variant=challenger)
+    return analysis_for(design_of(mode, has_pairs=pairs.requests > 0))
 
 
 def _verdict(
