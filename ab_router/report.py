@@ -227,15 +227,33 @@ def _difference_row(name: str, better: str, r: DifferenceResult) -> str:
 
 
 def _markdown(s: ExperimentSummary, title: str, images: Mapping[str, str]) -> str:
-    c, q, seq, d, cfg = s.comparison, s.quality, s.sequential, s.decision, s.config
-    ch, cp = s.challenger, s.champion
     lines = [
+        *_overview(s, title),
+        *_primary(s, images["difference"]),
+        *_srm_section(s, images["traffic"]),
+        *_quality_section(s),
+        *_comparison_section(s),
+        *_latency_section(s, images["latency"]),
+        "## Method",
+        "",
+        "Anytime-valid asymptotic confidence sequence (Waudby-Smith et al. 2024, "
+        "normal-mixture boundary of Howard et al. 2021) for the Brier "
+        "difference; see `ab_router/statistics/sequential.py`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _overview(s: ExperimentSummary, title: str) -> list[str]:
+    d, cfg = s.decision, s.config
+    return [
         f"# {title}",
         "",
         f"**Verdict: {d.verdict.value}** — {d.message}",
         "",
         f"- Experiment: `{s.experiment}`, epochs {list(s.epochs)}, mode "
-        f"`{s.mode}`, analysis `{s.design}`; champion `{cp}`, challenger `{ch}`",
+        f"`{s.mode}`, analysis `{s.design}`; champion `{s.champion}`, "
+        f"challenger `{s.challenger}`",
         f"- Configured weights: {dict(s.weights)}",
         f"- Exposures: {s.total_exposures} in total; answered (no fallback): "
         f"{s.exposures}; fallbacks by assigned variant (excluded): {s.fallbacks}",
@@ -244,10 +262,16 @@ def _markdown(s: ExperimentSummary, title: str, images: Mapping[str, str]) -> st
         f"{cfg.power}, at least {cfg.min_labels} labels per variant, planned "
         f"labels = {cfg.planned_labels}, SRM threshold p < {cfg.srm_threshold}",
         "",
+    ]
+
+
+def _primary(s: ExperimentSummary, image: str) -> list[str]:
+    seq, d, cfg = s.sequential, s.decision, s.config
+    return [
         "## Primary metric: Brier difference (anytime-valid)",
         "",
-        f"Δ = Brier({ch}) − Brier({cp}) = **{fmt(seq.estimate)}**, "
-        f"{1 - cfg.alpha:.0%} anytime-valid interval "
+        f"Δ = Brier({s.challenger}) − Brier({s.champion}) = "
+        f"**{fmt(seq.estimate)}**, {1 - cfg.alpha:.0%} anytime-valid interval "
         f"**[{fmt(seq.lower)}, {fmt(seq.upper)}]**, anytime-valid p = "
         f"{_p(seq.p_value)}, after {seq.t} labels (ρ = {fmt(seq.rho, '.5f')})."
         + (f" Not computable: `{seq.error}`." if seq.error else ""),
@@ -258,16 +282,17 @@ def _markdown(s: ExperimentSummary, title: str, images: Mapping[str, str]) -> st
         f"power ({fmt(d.fixed_horizon_labels_total, 'd')} for a single "
         f"fixed-horizon look).",
         "",
-        f"![Brier difference]({images['difference']})",
-        "",
-        "## Sample-ratio mismatch",
+        f"![Brier difference]({image})",
         "",
     ]
+
+
+def _srm_section(s: ExperimentSummary, image: str) -> list[str]:
     srm = s.srm
     if srm.error:
-        lines.append(f"Not applicable (`{srm.error}`): observed {srm.observed}.")
+        text = f"Not applicable (`{srm.error}`): observed {srm.observed}."
     else:
-        lines.append(
+        text = (
             f"Observed {srm.observed}, expected "
             f"{ {k: round(v, 1) for k, v in srm.expected.items()} }, χ² = "
             f"{fmt(srm.statistic, '.3f')}, df = {srm.df}, p = {_p(srm.p_value)} — "
@@ -278,26 +303,32 @@ def _markdown(s: ExperimentSummary, title: str, images: Mapping[str, str]) -> st
                 else ""
             )
         )
-    lines += [
-        "",
-        f"![Traffic share]({images['traffic']})",
-        "",
+    return ["## Sample-ratio mismatch", "", text, "", f"![Traffic share]({image})", ""]
+
+
+def _quality_section(s: ExperimentSummary) -> list[str]:
+    lines = [
         "## Quality per variant (labelled exposures)",
         "",
         "| variant | labels | accuracy | precision | recall | ROC AUC | Brier | "
         "log loss | observed churn | predicted churn |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for v, x in q.items():
+    for v, x in s.quality.items():
         lines.append(
             f"| {v} | {x.labelled} | {fmt(x.accuracy)} | {fmt(x.precision)} | "
             f"{fmt(x.recall)} | {fmt(x.roc_auc)} | {fmt(x.brier)} | "
             f"{fmt(x.log_loss)} | {fmt(x.observed_churn_rate)} | "
             f"{fmt(x.predicted_churn_rate)} |"
         )
-    lines += [
-        "",
-        f"## Fixed-horizon comparisons ({ch} − {cp}, {1 - cfg.alpha:.0%} intervals)",
+    return [*lines, ""]
+
+
+def _comparison_section(s: ExperimentSummary) -> list[str]:
+    c, cfg = s.comparison, s.config
+    return [
+        f"## Fixed-horizon comparisons ({s.challenger} − {s.champion}, "
+        f"{1 - cfg.alpha:.0%} intervals)",
         "",
         "Valid for a single look at a pre-planned size only; the decision uses "
         "the anytime-valid interval above.",
@@ -309,6 +340,11 @@ def _markdown(s: ExperimentSummary, title: str, images: Mapping[str, str]) -> st
         _difference_row("accuracy", "positive", c.accuracy),
         _difference_row("ROC AUC", "positive", c.roc_auc),
         "",
+    ]
+
+
+def _latency_section(s: ExperimentSummary, image: str) -> list[str]:
+    lines = [
         "## Latency (answered requests, fallbacks excluded)",
         "",
         "| variant | n | mean ms | p50 | p95 | p99 | min | max |",
@@ -320,22 +356,14 @@ def _markdown(s: ExperimentSummary, title: str, images: Mapping[str, str]) -> st
             f"| {fmt(lat.p95_ms, '.2f')} | {fmt(lat.p99_ms, '.2f')} | "
             f"{fmt(lat.min_ms, '.2f')} | {fmt(lat.max_ms, '.2f')} |"
         )
-    lines += ["", f"![Latency]({images['latency']})", ""]
+    lines += ["", f"![Latency]({image})", ""]
     if s.design is Design.PAIRED:
         lines += [
             "In shadow mode the recorded latency is the champion's; the "
             "challenger scores off the response path.",
             "",
         ]
-    lines += [
-        "## Method",
-        "",
-        "Anytime-valid asymptotic confidence sequence (Waudby-Smith et al. 2024, "
-        "normal-mixture boundary of Howard et al. 2021) for the Brier "
-        "difference; see `ab_router/statistics/sequential.py`.",
-        "",
-    ]
-    return "\n".join(lines)
+    return lines
 
 
 def render_report(

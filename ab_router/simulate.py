@@ -131,14 +131,7 @@ def synthetic_exposures(
     weights = dict(weights or {champion: 0.5, challenger: 0.5})
     rng = np.random.default_rng(seed)
     y, p1, p2 = world.draw(rng, n)
-    names = list(weights)
-    share = np.array([weights[v] for v in names], dtype=float)
-    if mode == Mode.SHADOW:
-        chosen = np.array([champion] * n)
-    else:
-        chosen = np.asarray(names)[
-            rng.choice(len(names), size=n, p=share / share.sum())
-        ]
+    chosen = _assign(rng, n, weights, champion if mode == Mode.SHADOW else None)
     created = start + np.cumsum(rng.exponential(1.0 / rate_per_second, n))
     labelled = rng.random(n) < label_fraction
     label_delay = rng.exponential(3600.0, n)
@@ -147,37 +140,86 @@ def synthetic_exposures(
         champion: rng.lognormal(math.log(8.0), 0.35, n),
         challenger: rng.lognormal(math.log(11.0), 0.45, n),
     }
-    out: list[Exposure] = []
-    for i in range(n):
-        assigned = str(chosen[i])
-        answered = champion if fallback[i] and assigned != champion else assigned
-        if fallback[i] and assigned == champion:
-            answered = challenger
-        prob = float(p2[i]) if answered == challenger else float(p1[i])
-        shadow = mode == Mode.SHADOW
-        out.append(
-            Exposure(
-                request_id=f"req-{seed}-{i}",
-                experiment=experiment,
-                epoch=epoch,
-                assigned_variant=assigned,
-                variant=answered,
-                unit_kind=UnitKind.CUSTOMER,
-                unit_id=f"cust-{i}",
-                mode=mode,
-                churn_probability=prob,
-                prediction=int(prob >= world.threshold),
-                latency_ms=float(latency.get(answered, latency[champion])[i]),
-                created_at=float(created[i]),
-                fallback=bool(fallback[i]),
-                shadow_variant=challenger if shadow else None,
-                shadow_probability=float(p2[i]) if shadow else None,
-                shadow_prediction=int(p2[i] >= world.threshold) if shadow else None,
-                label=int(y[i]) if labelled[i] else None,
-                labelled_at=float(created[i] + label_delay[i]) if labelled[i] else None,
-            )
+    row = _SyntheticRow(
+        world, mode, seed, experiment, epoch, champion, challenger, latency
+    )
+    return [
+        row.exposure(
+            i,
+            assigned=str(chosen[i]),
+            fallback=bool(fallback[i]),
+            scores=(float(p1[i]), float(p2[i])),
+            created_at=float(created[i]),
+            label=(int(y[i]), float(created[i] + label_delay[i]))
+            if labelled[i]
+            else None,
         )
-    return out
+        for i in range(n)
+    ]
+
+
+def _assign(
+    rng: np.random.Generator, n: int, weights: Mapping[str, float], only: str | None
+) -> NDArray[np.str_]:
+    """Assigned variants: drawn by weight, or all ``only`` (shadow: no draw)."""
+    if only is not None:
+        return np.array([only] * n)
+    names = list(weights)
+    share = np.array([weights[v] for v in names], dtype=float)
+    return np.asarray(names)[rng.choice(len(names), size=n, p=share / share.sum())]
+
+
+@dataclass(frozen=True)
+class _SyntheticRow:
+    """What every synthetic exposure of one call shares."""
+
+    world: SyntheticWorld
+    mode: Mode
+    seed: int
+    experiment: str
+    epoch: int
+    champion: str
+    challenger: str
+    latency: dict[str, NDArray[np.float64]]
+
+    def exposure(
+        self,
+        i: int,
+        *,
+        assigned: str,
+        fallback: bool,
+        scores: tuple[float, float],
+        created_at: float,
+        label: tuple[int, float] | None,
+    ) -> Exposure:
+        """Exposure ``i``; a fallback is answered by the other variant."""
+        champion, challenger = self.champion, self.challenger
+        answered = champion if fallback and assigned != champion else assigned
+        if fallback and assigned == champion:
+            answered = challenger
+        prob = scores[1] if answered == challenger else scores[0]
+        shadow = self.mode == Mode.SHADOW
+        threshold = self.world.threshold
+        return Exposure(
+            request_id=f"req-{self.seed}-{i}",
+            experiment=self.experiment,
+            epoch=self.epoch,
+            assigned_variant=assigned,
+            variant=answered,
+            unit_kind=UnitKind.CUSTOMER,
+            unit_id=f"cust-{i}",
+            mode=self.mode,
+            churn_probability=prob,
+            prediction=int(prob >= threshold),
+            latency_ms=float(self.latency.get(answered, self.latency[champion])[i]),
+            created_at=created_at,
+            fallback=fallback,
+            shadow_variant=challenger if shadow else None,
+            shadow_probability=scores[1] if shadow else None,
+            shadow_prediction=int(scores[1] >= threshold) if shadow else None,
+            label=label[0] if label else None,
+            labelled_at=label[1] if label else None,
+        )
 
 
 @dataclass(frozen=True)
