@@ -22,9 +22,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from ab_router.records import Mode
 from ab_router.simulate import (
-    SHADOW,
-    SPLIT,
     MonitoringConfig,
     MonitoringResult,
     RuleOutcome,
@@ -32,6 +31,7 @@ from ab_router.simulate import (
     run_monitoring,
 )
 from ab_router.statistics import DecisionConfig, to_jsonable
+from ab_router.statistics.design import design_of
 
 
 def _decision_options(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=-0.01,
         help="true Brier(v2) - Brier(v1) in the A/B world (negative: v2 better)",
     )
-    sim.add_argument("--design", choices=(SPLIT, SHADOW), default=SPLIT)
+    sim.add_argument(
+        "--design",
+        choices=(Mode.SPLIT.value, Mode.SHADOW.value),
+        default=Mode.SPLIT.value,
+        help="traffic to simulate: split (independent samples) or shadow (paired)",
+    )
     sim.add_argument("--challenger-share", type=float, default=0.5)
     sim.add_argument("--seed", type=int, default=2024)
     sim.add_argument("--json", action="store_true", help="print JSON, not a table")
@@ -131,7 +136,7 @@ def _simulate(args: argparse.Namespace) -> int:
         runs=args.runs,
         horizon=args.horizon,
         check_every=args.check_every,
-        design=args.design,
+        design=design_of(Mode(args.design)),
         challenger_share=args.challenger_share,
         decision=decision,
         seed=args.seed,

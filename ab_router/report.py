@@ -36,9 +36,8 @@ from ab_router.statistics import (
     ExposureArrays,
     summarize_arrays,
 )
-from ab_router.statistics.experiment import PAIRED
-from ab_router.statistics.quality import brier_losses
-from ab_router.statistics.sequential import bounds, mixture_rho
+from ab_router.statistics.analysis import analysis_for
+from ab_router.statistics.design import Design
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -63,7 +62,7 @@ def cumulative_brier_difference(
     arrays: ExposureArrays,
     config: DecisionConfig,
     *,
-    design: str,
+    design: Design | str,
     champion: str,
     challenger: str,
 ) -> CumulativeDifference:
@@ -72,44 +71,9 @@ def cumulative_brier_difference(
     Rows enter in label-arrival order; the last point equals the summary's.
     Points where either variant has fewer than two labels are NaN.
     """
-    a = arrays
-    if design == PAIRED:
-        rows = a.paired_rows(champion, challenger) & a.labelled
-        order = np.argsort(a.label_time[rows], kind="stable")
-        y = a.label[rows][order]
-        d = brier_losses(a.shadow_probability[rows][order], y) - brier_losses(
-            a.probability[rows][order], y
-        )
-        n = np.arange(1, d.size + 1, dtype=float)
-        s, q = np.cumsum(d), np.cumsum(d * d)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            est = s / n
-            var = np.maximum(q - s * s / n, 0.0) / (n - 1)
-            se = np.sqrt(var / n)
-        t = n
-    else:
-        base = ~a.fallback & a.labelled
-        rows = base & ((a.variant == champion) | (a.variant == challenger))
-        order = np.argsort(a.label_time[rows], kind="stable")
-        arm = (a.variant[rows] == challenger)[order]
-        loss = brier_losses(a.probability[rows], a.label[rows])[order]
-        t = np.arange(1, loss.size + 1, dtype=float)
-        n2 = np.cumsum(arm).astype(float)
-        n1 = t - n2
-        s2 = np.cumsum(np.where(arm, loss, 0.0))
-        q2 = np.cumsum(np.where(arm, loss * loss, 0.0))
-        s1 = np.cumsum(loss) - s2
-        q1 = np.cumsum(loss * loss) - q2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            v1 = np.maximum(q1 - s1 * s1 / n1, 0.0) / (n1 - 1)
-            v2 = np.maximum(q2 - s2 * s2 / n2, 0.0) / (n2 - 1)
-            est = s2 / n2 - s1 / n1
-            se = np.sqrt(v1 / n1 + v2 / n2)
-            se = np.where((n1 >= 2) & (n2 >= 2), se, np.nan)
-    rho = mixture_rho(config.planned_labels, config.alpha)
-    with np.errstate(invalid="ignore"):
-        lo, hi = bounds(est, se, t, rho, config.alpha)
-    return CumulativeDifference(t.astype(np.int64), est, lo, hi)
+    running = analysis_for(design).running_brier(arrays, champion, challenger)
+    lo, hi = running.sequence(config.alpha, config.planned_labels)
+    return CumulativeDifference(running.t.astype(np.int64), running.estimate, lo, hi)
 
 
 def _thin(n: int) -> NDArray[np.int64]:
@@ -263,15 +227,33 @@ def _difference_row(name: str, better: str, r: DifferenceResult) -> str:
 
 
 def _markdown(s: ExperimentSummary, title: str, images: Mapping[str, str]) -> str:
-    c, q, seq, d, cfg = s.comparison, s.quality, s.sequential, s.decision, s.config
-    ch, cp = s.challenger, s.champion
     lines = [
+        *_overview(s, title),
+        *_primary(s, images["difference"]),
+        *_srm_section(s, images["traffic"]),
+        *_quality_section(s),
+        *_comparison_section(s),
+        *_latency_section(s, images["latency"]),
+        "## Method",
+        "",
+        "Anytime-valid asymptotic confidence sequence (Waudby-Smith et al. 2024, "
+        "normal-mixture boundary of Howard et al. 2021) for the Brier "
+        "difference; see `ab_router/statistics/sequential.py`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _overview(s: ExperimentSummary, title: str) -> list[str]:
+    d, cfg = s.decision, s.config
+    return [
         f"# {title}",
         "",
         f"**Verdict: {d.verdict.value}** — {d.message}",
         "",
         f"- Experiment: `{s.experiment}`, epochs {list(s.epochs)}, mode "
-        f"`{s.mode}`, analysis `{s.design}`; champion `{cp}`, challenger `{ch}`",
+        f"`{s.mode}`, analysis `{s.design}`; champion `{s.champion}`, "
+        f"challenger `{s.challenger}`",
         f"- Configured weights: {dict(s.weights)}",
         f"- Exposures: {s.total_exposures} in total; answered (no fallback): "
         f"{s.exposures}; fallbacks by assigned variant (excluded): {s.fallbacks}",
@@ -280,10 +262,16 @@ def _markdown(s: ExperimentSummary, title: str, images: Mapping[str, str]) -> st
         f"{cfg.power}, at least {cfg.min_labels} labels per variant, planned "
         f"labels = {cfg.planned_labels}, SRM threshold p < {cfg.srm_threshold}",
         "",
+    ]
+
+
+def _primary(s: ExperimentSummary, image: str) -> list[str]:
+    seq, d, cfg = s.sequential, s.decision, s.config
+    return [
         "## Primary metric: Brier difference (anytime-valid)",
         "",
-        f"Δ = Brier({ch}) − Brier({cp}) = **{fmt(seq.estimate)}**, "
-        f"{1 - cfg.alpha:.0%} anytime-valid interval "
+        f"Δ = Brier({s.challenger}) − Brier({s.champion}) = "
+        f"**{fmt(seq.estimate)}**, {1 - cfg.alpha:.0%} anytime-valid interval "
         f"**[{fmt(seq.lower)}, {fmt(seq.upper)}]**, anytime-valid p = "
         f"{_p(seq.p_value)}, after {seq.t} labels (ρ = {fmt(seq.rho, '.5f')})."
         + (f" Not computable: `{seq.error}`." if seq.error else ""),
@@ -294,16 +282,17 @@ def _markdown(s: ExperimentSummary, title: str, images: Mapping[str, str]) -> st
         f"power ({fmt(d.fixed_horizon_labels_total, 'd')} for a single "
         f"fixed-horizon look).",
         "",
-        f"![Brier difference]({images['difference']})",
-        "",
-        "## Sample-ratio mismatch",
+        f"![Brier difference]({image})",
         "",
     ]
+
+
+def _srm_section(s: ExperimentSummary, image: str) -> list[str]:
     srm = s.srm
     if srm.error:
-        lines.append(f"Not applicable (`{srm.error}`): observed {srm.observed}.")
+        text = f"Not applicable (`{srm.error}`): observed {srm.observed}."
     else:
-        lines.append(
+        text = (
             f"Observed {srm.observed}, expected "
             f"{ {k: round(v, 1) for k, v in srm.expected.items()} }, χ² = "
             f"{fmt(srm.statistic, '.3f')}, df = {srm.df}, p = {_p(srm.p_value)} — "
@@ -314,26 +303,32 @@ def _markdown(s: ExperimentSummary, title: str, images: Mapping[str, str]) -> st
                 else ""
             )
         )
-    lines += [
-        "",
-        f"![Traffic share]({images['traffic']})",
-        "",
+    return ["## Sample-ratio mismatch", "", text, "", f"![Traffic share]({image})", ""]
+
+
+def _quality_section(s: ExperimentSummary) -> list[str]:
+    lines = [
         "## Quality per variant (labelled exposures)",
         "",
         "| variant | labels | accuracy | precision | recall | ROC AUC | Brier | "
         "log loss | observed churn | predicted churn |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for v, x in q.items():
+    for v, x in s.quality.items():
         lines.append(
             f"| {v} | {x.labelled} | {fmt(x.accuracy)} | {fmt(x.precision)} | "
             f"{fmt(x.recall)} | {fmt(x.roc_auc)} | {fmt(x.brier)} | "
             f"{fmt(x.log_loss)} | {fmt(x.observed_churn_rate)} | "
             f"{fmt(x.predicted_churn_rate)} |"
         )
-    lines += [
-        "",
-        f"## Fixed-horizon comparisons ({ch} − {cp}, {1 - cfg.alpha:.0%} intervals)",
+    return [*lines, ""]
+
+
+def _comparison_section(s: ExperimentSummary) -> list[str]:
+    c, cfg = s.comparison, s.config
+    return [
+        f"## Fixed-horizon comparisons ({s.challenger} − {s.champion}, "
+        f"{1 - cfg.alpha:.0%} intervals)",
         "",
         "Valid for a single look at a pre-planned size only; the decision uses "
         "the anytime-valid interval above.",
@@ -345,6 +340,11 @@ def _markdown(s: ExperimentSummary, title: str, images: Mapping[str, str]) -> st
         _difference_row("accuracy", "positive", c.accuracy),
         _difference_row("ROC AUC", "positive", c.roc_auc),
         "",
+    ]
+
+
+def _latency_section(s: ExperimentSummary, image: str) -> list[str]:
+    lines = [
         "## Latency (answered requests, fallbacks excluded)",
         "",
         "| variant | n | mean ms | p50 | p95 | p99 | min | max |",
@@ -356,22 +356,14 @@ def _markdown(s: ExperimentSummary, title: str, images: Mapping[str, str]) -> st
             f"| {fmt(lat.p95_ms, '.2f')} | {fmt(lat.p99_ms, '.2f')} | "
             f"{fmt(lat.min_ms, '.2f')} | {fmt(lat.max_ms, '.2f')} |"
         )
-    lines += ["", f"![Latency]({images['latency']})", ""]
-    if s.design == PAIRED:
+    lines += ["", f"![Latency]({image})", ""]
+    if s.design is Design.PAIRED:
         lines += [
             "In shadow mode the recorded latency is the champion's; the "
             "challenger scores off the response path.",
             "",
         ]
-    lines += [
-        "## Method",
-        "",
-        "Anytime-valid asymptotic confidence sequence (Waudby-Smith et al. 2024, "
-        "normal-mixture boundary of Howard et al. 2021) for the Brier "
-        "difference; see `ab_router/statistics/sequential.py`.",
-        "",
-    ]
-    return "\n".join(lines)
+    return lines
 
 
 def render_report(

@@ -33,13 +33,20 @@ from scipy import stats
 
 from ab_router.records import Exposure, Mode, UnitKind
 from ab_router.statistics.decision import DecisionConfig
-from ab_router.statistics.sequential import bounds, mixture_rho
+from ab_router.statistics.design import Design
+from ab_router.statistics.running import (
+    RunningDifference,
+    running_independent,
+    running_paired,
+)
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-SPLIT = "split"
-SHADOW = "shadow"
+# The designs split and shadow traffic give, under the names the simulation
+# has always used; the simulation itself only speaks of the Design.
+SPLIT = Design.INDEPENDENT
+SHADOW = Design.PAIRED
 
 
 @dataclass(frozen=True)
@@ -124,14 +131,7 @@ def synthetic_exposures(
     weights = dict(weights or {champion: 0.5, challenger: 0.5})
     rng = np.random.default_rng(seed)
     y, p1, p2 = world.draw(rng, n)
-    names = list(weights)
-    share = np.array([weights[v] for v in names], dtype=float)
-    if mode == Mode.SHADOW:
-        chosen = np.array([champion] * n)
-    else:
-        chosen = np.asarray(names)[
-            rng.choice(len(names), size=n, p=share / share.sum())
-        ]
+    chosen = _assign(rng, n, weights, champion if mode == Mode.SHADOW else None)
     created = start + np.cumsum(rng.exponential(1.0 / rate_per_second, n))
     labelled = rng.random(n) < label_fraction
     label_delay = rng.exponential(3600.0, n)
@@ -140,37 +140,86 @@ def synthetic_exposures(
         champion: rng.lognormal(math.log(8.0), 0.35, n),
         challenger: rng.lognormal(math.log(11.0), 0.45, n),
     }
-    out: list[Exposure] = []
-    for i in range(n):
-        assigned = str(chosen[i])
-        answered = champion if fallback[i] and assigned != champion else assigned
-        if fallback[i] and assigned == champion:
-            answered = challenger
-        prob = float(p2[i]) if answered == challenger else float(p1[i])
-        shadow = mode == Mode.SHADOW
-        out.append(
-            Exposure(
-                request_id=f"req-{seed}-{i}",
-                experiment=experiment,
-                epoch=epoch,
-                assigned_variant=assigned,
-                variant=answered,
-                unit_kind=UnitKind.CUSTOMER,
-                unit_id=f"cust-{i}",
-                mode=mode,
-                churn_probability=prob,
-                prediction=int(prob >= world.threshold),
-                latency_ms=float(latency.get(answered, latency[champion])[i]),
-                created_at=float(created[i]),
-                fallback=bool(fallback[i]),
-                shadow_variant=challenger if shadow else None,
-                shadow_probability=float(p2[i]) if shadow else None,
-                shadow_prediction=int(p2[i] >= world.threshold) if shadow else None,
-                label=int(y[i]) if labelled[i] else None,
-                labelled_at=float(created[i] + label_delay[i]) if labelled[i] else None,
-            )
+    row = _SyntheticRow(
+        world, mode, seed, experiment, epoch, champion, challenger, latency
+    )
+    return [
+        row.exposure(
+            i,
+            assigned=str(chosen[i]),
+            fallback=bool(fallback[i]),
+            scores=(float(p1[i]), float(p2[i])),
+            created_at=float(created[i]),
+            label=(int(y[i]), float(created[i] + label_delay[i]))
+            if labelled[i]
+            else None,
         )
-    return out
+        for i in range(n)
+    ]
+
+
+def _assign(
+    rng: np.random.Generator, n: int, weights: Mapping[str, float], only: str | None
+) -> NDArray[np.str_]:
+    """Assigned variants: drawn by weight, or all ``only`` (shadow: no draw)."""
+    if only is not None:
+        return np.array([only] * n)
+    names = list(weights)
+    share = np.array([weights[v] for v in names], dtype=float)
+    return np.asarray(names)[rng.choice(len(names), size=n, p=share / share.sum())]
+
+
+@dataclass(frozen=True)
+class _SyntheticRow:
+    """What every synthetic exposure of one call shares."""
+
+    world: SyntheticWorld
+    mode: Mode
+    seed: int
+    experiment: str
+    epoch: int
+    champion: str
+    challenger: str
+    latency: dict[str, NDArray[np.float64]]
+
+    def exposure(
+        self,
+        i: int,
+        *,
+        assigned: str,
+        fallback: bool,
+        scores: tuple[float, float],
+        created_at: float,
+        label: tuple[int, float] | None,
+    ) -> Exposure:
+        """Exposure ``i``; a fallback is answered by the other variant."""
+        champion, challenger = self.champion, self.challenger
+        answered = champion if fallback and assigned != champion else assigned
+        if fallback and assigned == champion:
+            answered = challenger
+        prob = scores[1] if answered == challenger else scores[0]
+        shadow = self.mode == Mode.SHADOW
+        threshold = self.world.threshold
+        return Exposure(
+            request_id=f"req-{self.seed}-{i}",
+            experiment=self.experiment,
+            epoch=self.epoch,
+            assigned_variant=assigned,
+            variant=answered,
+            unit_kind=UnitKind.CUSTOMER,
+            unit_id=f"cust-{i}",
+            mode=self.mode,
+            churn_probability=prob,
+            prediction=int(prob >= threshold),
+            latency_ms=float(self.latency.get(answered, self.latency[champion])[i]),
+            created_at=created_at,
+            fallback=fallback,
+            shadow_variant=challenger if shadow else None,
+            shadow_probability=scores[1] if shadow else None,
+            shadow_prediction=int(scores[1] >= threshold) if shadow else None,
+            label=label[0] if label else None,
+            labelled_at=label[1] if label else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -182,8 +231,8 @@ class MonitoringConfig:
     """Labels per experiment if no winner is declared earlier."""
     check_every: int = 10
     """Look at the decision after every this many new labels."""
-    design: str = SPLIT
-    """``split`` (independent samples) or ``shadow`` (paired rows)."""
+    design: Design = Design.INDEPENDENT
+    """Independent samples (split traffic) or paired rows (shadow traffic)."""
     challenger_share: float = 0.5
     world: SyntheticWorld = field(default_factory=SyntheticWorld)
     decision: DecisionConfig = field(default_factory=DecisionConfig)
@@ -242,49 +291,47 @@ def _outcome(
     )
 
 
-def _chunk_statistics(
+def _paired_chunk(
     cfg: MonitoringConfig,
     rng: np.random.Generator,
-    runs: int,
-    checks: NDArray[np.int64],
-) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
-    """Estimate, standard error and warm-up flag at every checkpoint."""
+    losses: tuple[NDArray[np.float64], NDArray[np.float64]],
+    at: NDArray[np.intp],
+) -> RunningDifference:
+    """Shadow traffic: both models score every customer."""
+    l1, l2 = losses
+    return running_paired(l2 - l1, at)
+
+
+def _independent_chunk(
+    cfg: MonitoringConfig,
+    rng: np.random.Generator,
+    losses: tuple[NDArray[np.float64], NDArray[np.float64]],
+    at: NDArray[np.intp],
+) -> RunningDifference:
+    """Split traffic: each customer is answered by one model, drawn by weight."""
+    l1, l2 = losses
+    arm = rng.random(l1.shape) < cfg.challenger_share
+    return running_independent(np.where(arm, l2, l1), arm, at)
+
+
+_CHUNKS = {Design.PAIRED: _paired_chunk, Design.INDEPENDENT: _independent_chunk}
+
+
+def _chunk_difference(
+    cfg: MonitoringConfig, rng: np.random.Generator, runs: int, at: NDArray[np.intp]
+) -> RunningDifference:
+    """Brier difference of ``runs`` simulated experiments at every checkpoint."""
     y, p1, p2 = cfg.world.draw(rng, (runs, cfg.horizon))
-    l1, l2 = (p1 - y) ** 2, (p2 - y) ** 2
-    idx = checks - 1
-    min_labels = cfg.decision.min_labels
-    if cfg.design == SHADOW:
-        d = l2 - l1
-        n = checks.astype(float)
-        s = np.cumsum(d, axis=1)[:, idx]
-        q = np.cumsum(d * d, axis=1)[:, idx]
-        var = np.maximum(q - s * s / n, 0.0) / (n - 1)
-        return s / n, np.sqrt(var / n), np.broadcast_to(checks >= min_labels, s.shape)
-    arm = rng.random((runs, cfg.horizon)) < cfg.challenger_share
-    loss = np.where(arm, l2, l1)
-    n2 = np.cumsum(arm, axis=1)[:, idx].astype(float)
-    n1 = checks - n2
-    s2 = np.cumsum(np.where(arm, loss, 0.0), axis=1)[:, idx]
-    q2 = np.cumsum(np.where(arm, loss * loss, 0.0), axis=1)[:, idx]
-    s1 = np.cumsum(loss, axis=1)[:, idx] - s2
-    q1 = np.cumsum(loss * loss, axis=1)[:, idx] - q2
-    ready = (n1 >= min_labels) & (n2 >= min_labels)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v1 = np.maximum(q1 - s1 * s1 / n1, 0.0) / (n1 - 1)
-        v2 = np.maximum(q2 - s2 * s2 / n2, 0.0) / (n2 - 1)
-        est = s2 / n2 - s1 / n1
-        se = np.sqrt(v1 / n1 + v2 / n2)
-    return est, se, ready
+    return _CHUNKS[cfg.design](cfg, rng, ((p1 - y) ** 2, (p2 - y) ** 2), at)
 
 
 def run_monitoring(cfg: MonitoringConfig) -> MonitoringResult:
     """Simulate ``cfg.runs`` experiments, each monitored after every few labels."""
-    if cfg.design not in (SPLIT, SHADOW):
-        raise ValueError(f"design must be {SPLIT!r} or {SHADOW!r}, got {cfg.design!r}")
+    if cfg.design not in _CHUNKS:
+        raise ValueError(f"design must be one of {list(Design)}, got {cfg.design!r}")
     if cfg.check_every < 1 or cfg.horizon < cfg.check_every:
         raise ValueError("need 1 <= check_every <= horizon")
     dc = cfg.decision
-    rho = mixture_rho(dc.planned_labels, dc.alpha)
     z = float(stats.norm.ppf(1 - dc.alpha / 2))
     checks = np.arange(cfg.check_every, cfg.horizon + 1, cfg.check_every)
     rng = np.random.default_rng(cfg.seed)
@@ -294,10 +341,11 @@ def run_monitoring(cfg: MonitoringConfig) -> MonitoringResult:
     done = 0
     while done < cfg.runs:
         runs = min(cfg.chunk, cfg.runs - done)
-        est, se, ready = _chunk_statistics(cfg, rng, runs, checks)
-        lo, hi = bounds(est, se, checks, rho, dc.alpha)
+        diff = _chunk_difference(cfg, rng, runs, checks - 1)
+        est, se = diff.estimate, diff.se
+        lo, hi = diff.sequence(dc.alpha, dc.planned_labels)
         with np.errstate(invalid="ignore"):
-            ok = ready & (se > 0)
+            ok = diff.ready(dc.min_labels) & (se > 0)
             wins_any.append(ok & ((lo > 0) | (hi < 0)))
             wins_naive.append(ok & (np.abs(est) > z * se))
         signs.append(np.sign(est))

@@ -14,8 +14,15 @@ Modules, from raw numbers to a verdict:
 - :mod:`.two_sample`: Welch t and two-proportion tests (split, canary).
 - :mod:`.paired`: paired t and McNemar (shadow mode).
 - :mod:`.auc`: DeLong variance, independent and paired AUC differences.
+- :mod:`.design`: ``Design`` (independent or paired), derived from the
+  traffic ``Mode`` in ``design_of``: the one name for the design.
+- :mod:`.running`: the running challenger − champion difference and its
+  standard error (vectorised cumulative sums, one function per design),
+  shared by the summary, the report and the simulation.
 - :mod:`.sequential`: anytime-valid confidence sequence for the primary
   metric (Brier difference).
+- :mod:`.analysis`: what differs between the designs (SRM, quality rows,
+  comparisons), one small class each.
 - :mod:`.power`: labels needed for a minimum detectable effect.
 - :mod:`.decision`: ``DecisionConfig`` and the verdict.
 - :mod:`.experiment`: ``summarize`` (traffic + labelled rows), the entry
@@ -35,6 +42,7 @@ from ab_router.statistics.auc import (
     delong_paired,
 )
 from ab_router.statistics.decision import Decision, DecisionConfig, Verdict, decide
+from ab_router.statistics.design import Design, design_of
 from ab_router.statistics.experiment import (
     Comparison,
     ExperimentSummary,
@@ -89,6 +97,7 @@ __all__ = [
     "ConfusionSummary",
     "Decision",
     "DecisionConfig",
+    "Design",
     "DifferenceResult",
     "EpochTraffic",
     "ExperimentSummary",
@@ -110,6 +119,7 @@ __all__ = [
     "decide",
     "delong_independent",
     "delong_paired",
+    "design_of",
     "fixed_horizon_labels",
     "latency_summary",
     "log_losses",

@@ -128,58 +128,85 @@ def decide(
         unit_variance, config.mde, alpha=config.alpha, power=config.power
     )
     more = _more_labels(sequential, unit_variance, needed, config)
-    interval = (
-        f"Brier difference {challenger} − {champion} = {_fmt(sequential.estimate)}, "
-        f"{1 - config.alpha:.0%} anytime-valid interval "
-        f"[{_fmt(sequential.lower)}, {_fmt(sequential.upper)}]"
-    )
+    verdict, message, winner = _blocked(
+        sequential, srm, labelled, config, champion, challenger
+    ) or _read(sequential, more, config, champion, challenger)
+    return Decision(verdict, message, winner, needed, more, fixed, unit_variance)
 
-    def make(verdict: Verdict, message: str, winner: str | None = None) -> Decision:
-        return Decision(verdict, message, winner, needed, more, fixed, unit_variance)
 
+_Verdict = tuple[Verdict, str, str | None]
+
+
+def _blocked(
+    sequential: SequentialResult,
+    srm: SrmResult,
+    labelled: dict[str, int],
+    config: DecisionConfig,
+    champion: str,
+    challenger: str,
+) -> _Verdict | None:
+    """The verdict when the interval must not be read yet, else None."""
     if srm.alarm:
         why = (
             f"traffic to variants with weight 0: {', '.join(srm.unexpected_variants)}"
             if srm.unexpected_variants
             else f"χ² p = {srm.p_value:.2g} < {srm.threshold:g}"
         )
-        return make(
+        return (
             Verdict.SRM_ALARM,
             f"sample ratio mismatch ({why}); assignment or logging is broken, so no "
             "winner is declared until it is fixed",
+            None,
         )
     short = [
         v for v in (champion, challenger) if labelled.get(v, 0) < config.min_labels
     ]
     if short:
         counts = ", ".join(f"{v}: {labelled.get(v, 0)}" for v in short)
-        return make(
+        return (
             Verdict.KEEP_COLLECTING,
             f"keep collecting — at least {config.min_labels} labels per variant are "
             f"needed before a verdict (have {counts})",
+            None,
         )
     if sequential.error is not None:
-        return make(
+        return (
             Verdict.KEEP_COLLECTING,
             f"keep collecting — the Brier difference cannot be assessed yet "
             f"({sequential.error})",
+            None,
         )
+    return None
+
+
+def _read(
+    sequential: SequentialResult,
+    more: int | None,
+    config: DecisionConfig,
+    champion: str,
+    challenger: str,
+) -> _Verdict:
+    """The verdict the anytime-valid interval gives."""
+    interval = (
+        f"Brier difference {challenger} − {champion} = {_fmt(sequential.estimate)}, "
+        f"{1 - config.alpha:.0%} anytime-valid interval "
+        f"[{_fmt(sequential.lower)}, {_fmt(sequential.upper)}]"
+    )
     if sequential.upper < 0:
-        return make(
-            Verdict.CHALLENGER_BETTER, f"{challenger} better: {interval}", challenger
-        )
+        return Verdict.CHALLENGER_BETTER, f"{challenger} better: {interval}", challenger
     if sequential.lower > 0:
-        return make(Verdict.CHAMPION_BETTER, f"{champion} better: {interval}", champion)
+        return Verdict.CHAMPION_BETTER, f"{champion} better: {interval}", champion
     if -config.mde < sequential.lower and sequential.upper < config.mde:
-        return make(
+        return (
             Verdict.NO_MEANINGFUL_DIFFERENCE,
             f"no meaningful difference: {interval} lies within ±{config.mde:g}",
+            None,
         )
     if more is None:
         tail = "the effect is not reachable at the observed variance"
     else:
         tail = f"about {more} more labels needed"
-    return make(Verdict.KEEP_COLLECTING, f"keep collecting — {tail}; {interval}")
+    return Verdict.KEEP_COLLECTING, f"keep collecting — {tail}; {interval}", None
 
 
 def _more_labels(

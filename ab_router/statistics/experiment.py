@@ -34,44 +34,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from ab_router.records import Exposure, Mode
-from ab_router.statistics.auc import delong_independent, delong_paired
+from ab_router.records import Exposure
+from ab_router.statistics.analysis import (
+    Compared,
+    Comparison,
+    DesignAnalysis,
+    analysis_for,
+)
 from ab_router.statistics.decision import (
     Decision,
     DecisionConfig,
     decide,
 )
+from ab_router.statistics.design import Design, design_of
 from ab_router.statistics.exposure_arrays import ExposureArrays
 from ab_router.statistics.latency import LatencySummary
-from ab_router.statistics.paired import mcnemar_test, paired_t_test
-from ab_router.statistics.quality import (
-    VariantQuality,
-    brier_losses,
-    log_losses,
-    variant_quality,
-)
-from ab_router.statistics.results import DifferenceResult, to_jsonable
+from ab_router.statistics.quality import VariantQuality
+from ab_router.statistics.results import to_jsonable
 from ab_router.statistics.sequential import SequentialResult, confidence_sequence
-from ab_router.statistics.srm import SrmResult, srm_test
-from ab_router.statistics.summaries import NOT_APPLICABLE, MomentSummary
+from ab_router.statistics.srm import SrmResult
 from ab_router.statistics.traffic_summary import EpochTraffic
-from ab_router.statistics.two_sample import two_proportion_test, welch_test
-
-INDEPENDENT = "independent"
-PAIRED = "paired"
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Challenger − champion differences with fixed-horizon 95 % intervals."""
-
-    design: str  # "independent" or "paired"
-    brier: DifferenceResult
-    log_loss: DifferenceResult
-    accuracy: DifferenceResult
-    roc_auc: DifferenceResult
 
 
 @dataclass(frozen=True)
@@ -81,7 +63,7 @@ class ExperimentSummary:
     experiment: str | None
     epochs: tuple[int, ...]
     mode: str | None
-    design: str
+    design: Design
     champion: str
     challenger: str
     weights: dict[str, float]
@@ -164,143 +146,24 @@ def summarize(
     ``labelled`` needs to hold only the labelled exposures (unlabelled rows
     are ignored), so memory is O(labels + latency buckets), not O(requests).
     """
-    a = labelled
-    modes = traffic.counts("mode")
-    mode = max(modes, key=lambda m: modes[m]) if modes else None
-    ok = ~a.fallback
-    paired_mask = a.paired_rows(champion, challenger)
-    # Unlabelled shadow rows decide the design too: the design must not flip
-    # when the first label arrives.
-    pairs = traffic.where(fallback=False, variant=champion, shadow_variant=challenger)
-    design = PAIRED if mode == Mode.SHADOW and pairs.requests else INDEPENDENT
-
+    mode = _main_mode(traffic)
+    analysis = _analysis(traffic, mode, champion, challenger)
     assigned = traffic.counts("assigned")
-    if design == PAIRED:
-        srm = SrmResult(
-            assigned,
-            {},
-            math.nan,
-            0,
-            math.nan,
-            False,
-            config.srm_threshold,
-            error=NOT_APPLICABLE,
-        )
-    else:
-        srm = srm_test(assigned, weights, threshold=config.srm_threshold)
-
     answered = traffic.where(fallback=False)
-    variants = sorted(
-        set(weights) | set(traffic.counts("variant")) | {champion, challenger}
-    )
-    quality: dict[str, VariantQuality] = {}
-    latency: dict[str, LatencySummary] = {}
-    for v in variants:
-        rows = ok & (a.variant == v)
-        latency[v] = answered.where(variant=v).latency.summary()
-        if design == PAIRED and v == challenger:
-            lab = paired_mask & a.labelled
-            quality[v] = variant_quality(
-                v,
-                a.shadow_probability[lab],
-                a.label[lab],
-                a.shadow_prediction[lab],
-                eps=config.log_loss_eps,
-            )
-            continue
-        if design == PAIRED and v == champion:
-            lab = paired_mask & a.labelled
-        else:
-            lab = rows & a.labelled
-        quality[v] = variant_quality(
-            v,
-            a.probability[lab],
-            a.label[lab],
-            a.prediction[lab],
-            eps=config.log_loss_eps,
-        )
-
-    alpha = config.alpha
-    q1, q2 = quality[champion], quality[challenger]
-    if design == PAIRED:
-        lab = paired_mask & a.labelled
-        y = a.label[lab]
-        p1, p2 = a.probability[lab], a.shadow_probability[lab]
-        d_brier = MomentSummary.from_values(brier_losses(p2, y) - brier_losses(p1, y))
-        d_log = MomentSummary.from_values(
-            log_losses(p2, y, eps=config.log_loss_eps)
-            - log_losses(p1, y, eps=config.log_loss_eps)
-        )
-        correct1 = a.prediction[lab] == y
-        correct2 = a.shadow_prediction[lab] == y
-        comparison = Comparison(
-            PAIRED,
-            brier=paired_t_test(d_brier, metric="brier", alpha=alpha),
-            log_loss=paired_t_test(d_log, metric="log_loss", alpha=alpha),
-            accuracy=mcnemar_test(
-                int(np.sum(correct2 & ~correct1)),
-                int(np.sum(correct1 & ~correct2)),
-                int(y.size),
-                alpha=alpha,
-            ),
-            roc_auc=delong_paired(p2, p1, y, alpha=alpha),
-        )
-        t = d_brier.n
-        se = math.sqrt(d_brier.variance / t) if t >= 2 else math.nan
-        label_counts = {champion: t, challenger: t}
-    else:
-        b1, b2 = q1.brier_summary, q2.brier_summary
-        rows1 = ok & (a.variant == champion) & a.labelled
-        rows2 = ok & (a.variant == challenger) & a.labelled
-        comparison = Comparison(
-            INDEPENDENT,
-            brier=welch_test(b2, b1, metric="brier", alpha=alpha),
-            log_loss=welch_test(
-                q2.log_loss_summary, q1.log_loss_summary, metric="log_loss", alpha=alpha
-            ),
-            accuracy=two_proportion_test(
-                q2.confusion.correct,
-                q1.confusion.correct,
-                metric="accuracy",
-                alpha=alpha,
-            ),
-            roc_auc=delong_independent(
-                a.probability[rows2],
-                a.label[rows2],
-                a.probability[rows1],
-                a.label[rows1],
-                alpha=alpha,
-            ),
-        )
-        t = b1.n + b2.n
-        se = (
-            math.sqrt(b1.variance / b1.n + b2.variance / b2.n)
-            if b1.n >= 2 and b2.n >= 2
-            else math.nan
-        )
-        label_counts = {v: quality[v].labelled for v in variants}
-
-    estimate = comparison.brier.estimate
-    sequential = confidence_sequence(
-        estimate, se, t, alpha=alpha, planned_labels=config.planned_labels
-    )
-    unit_variance = t * se * se if t > 0 and not math.isnan(se) else math.nan
-    decision = decide(
-        sequential,
-        srm,
-        label_counts,
-        unit_variance,
-        config,
-        champion=champion,
-        challenger=challenger,
-    )
-
+    variants = sorted({*weights, *traffic.counts("variant"), champion, challenger})
+    quality = {
+        v: analysis.quality(labelled, v, champion, challenger, config.log_loss_eps)
+        for v in variants
+    }
+    compared = analysis.compare(labelled, quality, champion, challenger, config)
+    srm = analysis.srm(assigned, weights, config.srm_threshold)
+    sequential, decision = _verdict(compared, srm, config, champion, challenger)
     experiments = traffic.experiments
     return ExperimentSummary(
         experiment=experiments[0] if len(experiments) == 1 else None,
         epochs=traffic.epochs,
         mode=mode,
-        design=design,
+        design=analysis.design,
         champion=champion,
         challenger=challenger,
         weights={k: float(v) for k, v in weights.items()},
@@ -308,19 +171,66 @@ def summarize(
         exposures=answered.counts("variant"),
         assigned=assigned,
         fallbacks=traffic.where(fallback=True).counts("assigned"),
-        labelled=label_counts,
+        labelled=compared.labelled,
         srm=srm,
         quality=quality,
-        latency=latency,
-        comparison=comparison,
+        latency={v: answered.where(variant=v).latency.summary() for v in variants},
+        comparison=compared.comparison,
         sequential=sequential,
         decision=decision,
         config=config,
     )
 
 
+def _main_mode(traffic: EpochTraffic) -> str | None:
+    """The mode most exposures of the epoch were recorded in."""
+    modes = traffic.counts("mode")
+    return max(modes, key=lambda m: modes[m]) if modes else None
+
+
+def _analysis(
+    traffic: EpochTraffic, mode: str | None, champion: str, challenger: str
+) -> DesignAnalysis:
+    """The analysis of the epoch's design."""
+    # Unlabelled shadow rows decide the design too: the design must not flip
+    # when the first label arrives.
+    pairs = traffic.where(fallback=False, variant=champion, shadow_variant=challenger)
+    return analysis_for(design_of(mode, has_pairs=pairs.requests > 0))
+
+
+def _verdict(
+    compared: Compared,
+    srm: SrmResult,
+    config: DecisionConfig,
+    champion: str,
+    challenger: str,
+) -> tuple[SequentialResult, Decision]:
+    """The confidence sequence at the current labels, and the decision on it."""
+    brier = compared.brier
+    t, se = int(brier.t), float(brier.se)
+    sequential = confidence_sequence(
+        float(brier.estimate),
+        se,
+        t,
+        alpha=config.alpha,
+        planned_labels=config.planned_labels,
+    )
+    unit_variance = t * se * se if t > 0 and not math.isnan(se) else math.nan
+    decision = decide(
+        sequential,
+        srm,
+        compared.labelled,
+        unit_variance,
+        config,
+        champion=champion,
+        challenger=challenger,
+    )
+    return sequential, decision
+
+
 __all__ = [
     "Comparison",
+    "Design",
     "EpochTraffic",
     "ExperimentSummary",
     "ExposureArrays",

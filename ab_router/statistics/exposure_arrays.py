@@ -61,46 +61,22 @@ class ExposureArrays:
         def col(name: str) -> tuple[Any, ...]:
             return cols.get(name, ())
 
-        def floats(name: str) -> NDArray[np.float64]:
-            values = col(name)
-            if None in values:
-                values = tuple(math.nan if v is None else v for v in values)
-            return np.array(values, dtype=float)
-
-        def ints(name: str) -> NDArray[np.int64]:
-            values = col(name)
-            if None in values:
-                values = tuple(-1 if v is None else v for v in values)
-            return np.array(values, dtype=np.int64)
-
-        def strings(name: str) -> NDArray[np.str_]:
-            # Few distinct values: code them through a dict, expand with numpy.
-            values = col(name)
-            codes: dict[object, int] = {}
-            idx = np.fromiter(
-                map(lambda v: codes.setdefault(v, len(codes)), values),
-                np.int64,
-                count=len(values),
-            )
-            names = np.array([str(k or "") for k in codes] or [""], dtype=str)
-            return names[idx]
-
         return cls(
-            experiment=strings("experiment"),
-            epoch=ints("epoch"),
-            variant=strings("variant"),
-            assigned=strings("assigned_variant"),
-            mode=strings("mode"),
+            experiment=_strings(col("experiment")),
+            epoch=_ints(col("epoch")),
+            variant=_strings(col("variant")),
+            assigned=_strings(col("assigned_variant")),
+            mode=_strings(col("mode")),
             fallback=np.array(col("fallback"), dtype=bool),
-            probability=floats("churn_probability"),
-            prediction=ints("prediction"),
-            latency_ms=floats("latency_ms"),
-            created_at=floats("created_at"),
-            label=floats("label"),
-            labelled_at=floats("labelled_at"),
-            shadow_variant=strings("shadow_variant"),
-            shadow_probability=floats("shadow_probability"),
-            shadow_prediction=ints("shadow_prediction"),
+            probability=_floats(col("churn_probability")),
+            prediction=_ints(col("prediction")),
+            latency_ms=_floats(col("latency_ms")),
+            created_at=_floats(col("created_at")),
+            label=_floats(col("label")),
+            labelled_at=_floats(col("labelled_at")),
+            shadow_variant=_strings(col("shadow_variant")),
+            shadow_probability=_floats(col("shadow_probability")),
+            shadow_prediction=_ints(col("shadow_prediction")),
         )
 
     @property
@@ -121,11 +97,36 @@ class ExposureArrays:
             & ~np.isnan(self.shadow_probability)
         )
 
-    def take(self, rows: NDArray[np.bool_]) -> ExposureArrays:
-        """The exposures where ``rows`` is true, every column alike."""
+    def take(self, rows: NDArray[np.bool_] | NDArray[np.intp]) -> ExposureArrays:
+        """The exposures where ``rows`` is true (or at indices ``rows``, in that
+        order), every column alike."""
         return ExposureArrays(
             **{f.name: getattr(self, f.name)[rows] for f in fields(self)}
         )
+
+
+def _floats(values: tuple[Any, ...]) -> NDArray[np.float64]:
+    if None in values:
+        values = tuple(math.nan if v is None else v for v in values)
+    return np.array(values, dtype=float)
+
+
+def _ints(values: tuple[Any, ...]) -> NDArray[np.int64]:
+    if None in values:
+        values = tuple(-1 if v is None else v for v in values)
+    return np.array(values, dtype=np.int64)
+
+
+def _strings(values: tuple[Any, ...]) -> NDArray[np.str_]:
+    # Few distinct values: code them through a dict, expand with numpy.
+    codes: dict[object, int] = {}
+    idx = np.fromiter(
+        map(lambda v: codes.setdefault(v, len(codes)), values),
+        np.int64,
+        count=len(values),
+    )
+    names = np.array([str(k or "") for k in codes] or [""], dtype=str)
+    return names[idx]
 
 
 __all__ = ["ExposureArrays"]

@@ -127,6 +127,17 @@ class SequentialResult:
     error: str | None = None
 
 
+def _not_computable(estimate: float, se: float, t: int) -> str | None:
+    """The error code when no interval can be given, else None."""
+    if t <= 0:
+        return NO_DATA
+    if math.isnan(estimate) or math.isnan(se):
+        return TOO_FEW_SAMPLES
+    if se <= 0:
+        return ZERO_VARIANCE
+    return None
+
+
 def confidence_sequence(
     estimate: float,
     se: float,
@@ -142,40 +153,12 @@ def confidence_sequence(
     (``σ̂/√t`` for a mean, ``sqrt(s₁²/n₁ + s₂²/n₂)`` for a difference of means).
     """
     rho = mixture_rho(planned_labels, alpha)
-    nan = math.nan
-
-    def failed(error: str) -> SequentialResult:
-        return SequentialResult(
-            metric,
-            estimate,
-            nan,
-            nan,
-            nan,
-            se,
-            t,
-            rho,
-            alpha,
-            planned_labels,
-            error=error,
-        )
-
-    if t <= 0:
-        return failed(NO_DATA)
-    if math.isnan(estimate) or math.isnan(se):
-        return failed(TOO_FEW_SAMPLES)
-    if se <= 0:
-        return failed(ZERO_VARIANCE)
-    lo, hi = bounds(estimate, se, t, rho, alpha)
-    p = anytime_p_value(estimate / se, t, rho)
+    error = _not_computable(estimate, se, t)
+    lo = hi = p = math.nan
+    if error is None:
+        lower, upper = bounds(estimate, se, t, rho, alpha)
+        lo, hi = float(lower), float(upper)
+        p = float(anytime_p_value(estimate / se, t, rho))
     return SequentialResult(
-        metric,
-        estimate,
-        float(lo),
-        float(hi),
-        float(p),
-        se,
-        t,
-        rho,
-        alpha,
-        planned_labels,
+        metric, estimate, lo, hi, p, se, t, rho, alpha, planned_labels, error=error
     )

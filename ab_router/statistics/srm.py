@@ -62,43 +62,22 @@ def srm_test(
     for v in unexpected:
         expected[v] = 0.0
 
+    df = max(len(active) - 1, 0)
     if unexpected:
         return SrmResult(
-            observed,
-            expected,
-            math.inf,
-            max(len(active) - 1, 0),
-            0.0,
-            True,
-            threshold,
-            unexpected,
+            observed, expected, math.inf, df, 0.0, True, threshold, unexpected
         )
-    if len(active) < 2:
-        # Nothing is randomised (one variant takes all traffic): no ratio to check.
+    # One variant takes all traffic: nothing is randomised, no ratio to check.
+    error = (
+        NOT_APPLICABLE if len(active) < 2 else NO_DATA if total_active == 0 else None
+    )
+    if error is not None:
+        nan = math.nan
         return SrmResult(
-            observed,
-            expected,
-            math.nan,
-            0,
-            math.nan,
-            False,
-            threshold,
-            error=NOT_APPLICABLE,
-        )
-    if total_active == 0:
-        return SrmResult(
-            observed,
-            expected,
-            math.nan,
-            len(active) - 1,
-            math.nan,
-            False,
-            threshold,
-            error=NO_DATA,
+            observed, expected, nan, df, nan, False, threshold, error=error
         )
     obs = np.array([observed[v] for v in active], dtype=float)
     exp = np.array([expected[v] for v in active], dtype=float)
     statistic = float(np.sum((obs - exp) ** 2 / exp))
-    df = len(active) - 1
     p = float(stats.chi2.sf(statistic, df))
     return SrmResult(observed, expected, statistic, df, p, p < threshold, threshold)

@@ -1,0 +1,197 @@
+"""Mergeable labelled-quality sums against exact oracles on random data.
+
+Oracles: scikit-learn's exact ROC AUC, our row-level DeLong (itself checked
+against published values in test_statistics_comparisons.py) applied to the
+bin indices, and direct numpy means.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.metrics import roc_auc_score
+
+from ab_router.statistics import (
+    MomentSummary,
+    auc_with_variance,
+    delong_paired,
+    variant_quality,
+)
+from ab_router.statistics.labelled_sums import (
+    SCORE_BINS,
+    LabelledSums,
+    PairedSums,
+    ScoreHistogram,
+    score_bins,
+)
+from ab_router.statistics.running import RunningMoments, independent_difference
+from ab_router.statistics.summaries import NO_DATA, SINGLE_CLASS
+
+
+def _scores(
+    rng: np.random.Generator, n: int, a: float, b: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels with rate ≈ 27 % and Beta scores that lean towards the label."""
+    y = rng.random(n) < 0.27
+    p = np.where(y, rng.beta(a + 1, b, n), rng.beta(a, b + 1, n))
+    return p, y
+
+
+SHAPES = [(0.5, 8.0), (1.0, 2.8), (2.0, 2.0), (5.0, 1.0), (0.3, 0.3)]
+
+
+@pytest.mark.parametrize(("a", "b"), SHAPES)
+def test_binned_auc_is_within_0_001_of_the_exact_value(a: float, b: float) -> None:
+    p, y = _scores(np.random.default_rng(int(10 * a + b)), 20_000, a, b)
+    h = ScoreHistogram.from_scores(p, y)
+    got = h.delong().auc
+    exact = roc_auc_score(y, p)
+    assert abs(got - exact) <= 0.001
+    assert abs(got - exact) <= h.auc_error_bound()
+
+
+def test_error_bound_is_reached_by_a_worst_case() -> None:
+    """All positives just above all negatives inside one bin: the bound is tight."""
+    width = 1.0 / SCORE_BINS
+    p = np.r_[np.full(50, 0.5 + 0.9 * width), np.full(50, 0.5 + 0.1 * width)]
+    y = np.r_[np.ones(50, bool), np.zeros(50, bool)]
+    h = ScoreHistogram.from_scores(p, y)
+    assert roc_auc_score(y, p) == 1.0
+    assert h.delong().auc == 0.5
+    assert h.auc_error_bound() == 0.5
+
+
+@pytest.mark.parametrize(("a", "b"), SHAPES)
+def test_binned_delong_is_delong_of_the_bin_indices(a: float, b: float) -> None:
+    p, y = _scores(np.random.default_rng(3), 3_000, a, b)
+    got = ScoreHistogram.from_scores(p, y).delong()
+    exact = auc_with_variance(score_bins(p), y)
+    assert got.auc == pytest.approx(exact.auc, rel=1e-12)
+    assert got.variance == pytest.approx(exact.variance, rel=1e-9)
+    raw = auc_with_variance(p, y)
+    assert got.variance == pytest.approx(raw.variance, rel=0.01)
+
+
+def test_sums_give_the_row_level_quality() -> None:
+    rng = np.random.default_rng(4)
+    p, y = _scores(rng, 5_000, 1.0, 2.8)
+    pred = (p >= 0.4).astype(int)
+    s = LabelledSums.from_arrays(p, y, pred)
+    q = variant_quality("v1", p, y, pred)
+    assert s.n == q.labelled == 5_000
+    assert s.brier_score == pytest.approx(q.brier, rel=1e-12)
+    assert s.brier.mean == pytest.approx(np.mean((p - y) ** 2), rel=1e-12)
+    assert s.log_loss.mean == pytest.approx(q.log_loss, rel=1e-12)
+    assert s.confusion == q.confusion
+    assert s.mean_probability == pytest.approx(p.mean())
+    assert s.observed_rate == pytest.approx(y.mean())
+    assert s.auc().auc == pytest.approx(q.roc_auc, abs=0.001)
+
+
+def _assert_same(x: LabelledSums, y: LabelledSums) -> None:
+    assert (x.n, x.positives, x.confusion, x.scores) == (
+        y.n,
+        y.positives,
+        y.confusion,
+        y.scores,
+    )
+    for name in ("sum_p", "sum_p2", "sum_py"):
+        assert getattr(x, name) == pytest.approx(getattr(y, name), rel=1e-12)
+    for m, n in ((x.brier, y.brier), (x.log_loss, y.log_loss)):
+        assert (m.n, m.sum, m.sum_squares) == pytest.approx(
+            (n.n, n.sum, n.sum_squares), rel=1e-12
+        )
+
+
+def test_sums_add_up_across_any_split() -> None:
+    rng = np.random.default_rng(5)
+    p, y = _scores(rng, 3_000, 2.0, 3.0)
+    pred = p >= 0.5
+    whole = LabelledSums.from_arrays(p, y, pred)
+    cuts = np.sort(rng.choice(3_000, size=4, replace=False))
+    parts = [
+        LabelledSums.from_arrays(pp, yy, dd)
+        for pp, yy, dd in zip(
+            np.split(p, cuts), np.split(y, cuts), np.split(pred, cuts), strict=True
+        )
+    ]
+    total = LabelledSums.empty()
+    for part in parts:
+        total = total + part
+    _assert_same(total, whole)
+    assert LabelledSums.empty() + whole == whole
+
+
+def test_degenerate_sums_carry_error_codes() -> None:
+    assert LabelledSums.empty().auc().error == NO_DATA
+    assert math.isnan(LabelledSums.empty().brier_score)
+    one_class = LabelledSums.from_arrays([0.2, 0.4, 0.9], [1, 1, 1], [0, 0, 1])
+    assert one_class.auc().error == SINGLE_CLASS
+    assert math.isnan(one_class.scores.auc_error_bound())
+
+
+def test_independent_brier_difference_matches_the_summary_path() -> None:
+    rng = np.random.default_rng(6)
+    p1, y1 = _scores(rng, 2_000, 1.0, 2.8)
+    p2, y2 = _scores(rng, 1_000, 1.5, 2.8)
+    s1 = LabelledSums.from_arrays(p1, y1, p1 >= 0.5)
+    s2 = LabelledSums.from_arrays(p2, y2, p2 >= 0.5)
+    got = s2.brier_difference(s1)
+    want = independent_difference(
+        RunningMoments.of(MomentSummary.from_values((p1 - y1) ** 2)),
+        RunningMoments.of(MomentSummary.from_values((p2 - y2) ** 2)),
+    )
+    assert float(got.t) == 3_000
+    assert float(got.estimate) == pytest.approx(float(want.estimate), rel=1e-12)
+    assert float(got.se) == pytest.approx(float(want.se), rel=1e-12)
+
+
+def _paired(
+    seed: int, noise: tuple[float, float], n: int = 4_000
+) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    y = rng.random(n) < 0.3
+    base = rng.normal(0, 1, n) + 1.0 * y
+    p1 = 1 / (1 + np.exp(-(base + rng.normal(0, noise[0], n))))
+    p2 = 1 / (1 + np.exp(-(base + rng.normal(0, noise[1], n))))
+    return p1, p2, y
+
+
+@pytest.mark.parametrize(
+    ("seed", "noise"), [(7, (0.5, 0.7)), (8, (0.3, 0.3)), (9, (0.1, 0.12))]
+)
+def test_paired_auc_difference_and_variance(
+    seed: int, noise: tuple[float, float]
+) -> None:
+    p1, p2, y = _paired(seed, noise)
+    s = PairedSums.from_arrays(p1, p2, y, p1 >= 0.5, p2 >= 0.5)
+    diff, var = s.auc_difference()
+    exact = delong_paired(p2, p1, y)
+    exact_se = (exact.ci_high - exact.ci_low) / (2 * stats.norm.ppf(0.975))
+    assert diff == pytest.approx(exact.estimate, abs=0.001)
+    assert math.sqrt(var) == pytest.approx(exact_se, rel=0.05)
+
+
+def test_paired_sums_hold_mcnemar_counts_and_differences() -> None:
+    p1, p2, y = _paired(10, (0.5, 0.7), n=1_000)
+    c1, c2 = (p1 >= 0.5) == y, (p2 >= 0.5) == y
+    s = PairedSums.from_arrays(p1, p2, y, p1 >= 0.5, p2 >= 0.5)
+    assert s.only_challenger_correct == int(np.sum(c2 & ~c1))
+    assert s.only_champion_correct == int(np.sum(c1 & ~c2))
+    d = (p2 - y) ** 2 - (p1 - y) ** 2
+    assert s.n == 1_000 and s.brier_differences.mean == pytest.approx(d.mean())
+    assert float(s.brier_difference().se) == pytest.approx(
+        d.std(ddof=1) / math.sqrt(d.size), rel=1e-9
+    )
+    d1, d2 = p1 >= 0.5, p2 >= 0.5
+    head = PairedSums.from_arrays(p1[:400], p2[:400], y[:400], d1[:400], d2[:400])
+    tail = PairedSums.from_arrays(p1[400:], p2[400:], y[400:], d1[400:], d2[400:])
+    both = head + tail
+    whole = s
+    assert both.only_champion_correct == whole.only_champion_correct
+    assert np.array_equal(both.joint_positive, whole.joint_positive)
+    assert np.array_equal(both.joint_negative, whole.joint_negative)
+    assert both.auc_difference() == pytest.approx(whole.auc_difference(), rel=1e-9)
