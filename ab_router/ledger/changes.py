@@ -1,6 +1,6 @@
 """The SQL of experiment changes, shared by the SQLite and PostgreSQL ledgers.
 
-Each backend wraps these statements in its own transaction and lock (SQLite:
+``Ledger`` runs these statements in its backend's transaction (SQLite:
 ``BEGIN IMMEDIATE``; PostgreSQL: an advisory lock and ``FOR UPDATE``); what is
 written is decided here once. Statements use ``?`` placeholders; the
 PostgreSQL ledger turns them into ``%s``.
