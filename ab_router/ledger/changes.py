@@ -23,6 +23,13 @@ _INSERT_TRANSITION = (
     "created_at, actor) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 
+# A reconfiguration keeps the stored epoch: the transition reads it.
+_INSERT_TRANSITION_AT_STORED_EPOCH = (
+    "INSERT INTO transitions (experiment, epoch, kind, reason, "
+    "weights, created_at, actor) SELECT name, epoch, ?, ?, ?, ?, ? "
+    "FROM experiments WHERE name = ?"
+)
+
 
 def seed_of(config: ExperimentConfig) -> str:
     """The stored form of a start-up configuration (compared across restarts)."""
@@ -67,9 +74,7 @@ def startup_statements(
             (seed, seed, stage, now, config.name),
         ),
         (
-            "INSERT INTO transitions (experiment, epoch, kind, reason, "
-            "weights, created_at, actor) SELECT name, epoch, ?, ?, ?, ?, ? "
-            "FROM experiments WHERE name = ?",
+            _INSERT_TRANSITION_AT_STORED_EPOCH,
             (
                 "reconfigured",
                 "start-up configuration differs from the stored one",
