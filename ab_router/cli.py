@@ -164,7 +164,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     # Imported here so `simulate` works without the ledger's dependencies.
-    from ab_router.ledger_factory import open_ledger
+    from ab_router.ledger import open_ledger
     from ab_router.report import render_report
 
     is_url = "://" in args.ledger

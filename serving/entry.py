@@ -25,8 +25,7 @@ from ab_router.errors import (
     UnauthorizedError,
     UnknownRequestError,
 )
-from ab_router.ledger import LabelResult
-from ab_router.ledger_factory import open_ledger
+from ab_router.ledger import LabelResult, open_ledger
 from ab_router.records import Mode
 from ab_router.state import NOT_IN_CANARY, ExperimentState
 from ab_router.statistics.experiment import ExperimentSummary, summarize

@@ -1,166 +1,27 @@
-"""The SQLite ledger: durable exposures, idempotent labels, versioned state."""
+"""The SQLite ledger: the backend contract, plus what only SQLite has.
+
+The scenarios every backend must pass are in ``tests/support/
+ledger_contract.py``; here they run on SQLite, with no server and no other
+process.
+"""
 
 from __future__ import annotations
 
-import multiprocessing
-import time
-import uuid
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from ab_router.config import ExperimentConfig
-from ab_router.errors import ConflictingLabelError, UnknownRequestError
-from ab_router.ledger import LabelOutcome, SqliteLedger
-from ab_router.records import Exposure, Mode, UnitKind
-
-CONFIG = ExperimentConfig(name="exp", salt="s", weights={"v1": 0.5, "v2": 0.5})
+from ab_router.errors import ConfigError
+from ab_router.ledger import SqliteLedger, open_ledger, schema
+from tests.support.ledger_contract import LedgerContract
+from tests.support.ledgers import CONFIG, Store, exposure, sqlite_store
 
 
-def exposure(variant: str = "v1", unit: str | None = "c1", epoch: int = 1) -> Exposure:
-    return Exposure(
-        request_id=str(uuid.uuid4()),
-        experiment="exp",
-        epoch=epoch,
-        assigned_variant=variant,
-        variant=variant,
-        unit_kind=UnitKind.CUSTOMER if unit else UnitKind.REQUEST,
-        unit_id=unit,
-        mode=Mode.SPLIT,
-        churn_probability=0.7,
-        prediction=1,
-        latency_ms=1.5,
-        created_at=time.time(),
-        fallback=False,
-    )
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> SqliteLedger:
-    ledger = SqliteLedger(tmp_path / "ledger.sqlite3")
-    ledger.ensure_experiment(CONFIG)
-    return ledger
-
-
-def test_exposures_round_trip(ledger: SqliteLedger) -> None:
-    written = [exposure("v1"), exposure("v2", unit=None)]
-    ledger.record_exposures(written)
-    assert ledger.exposures("exp", 1) == written
-    assert ledger.count_exposures("exp", 1) == {"v1": 1, "v2": 1}
-
-
-def test_labels_are_idempotent_and_conflicts_refused(ledger: SqliteLedger) -> None:
-    e = exposure()
-    ledger.record_exposures([e])
-    assert ledger.label_request(e.request_id, True).outcome is LabelOutcome.ACCEPTED
-    assert ledger.label_request(e.request_id, True).outcome is LabelOutcome.DUPLICATE
-    with pytest.raises(ConflictingLabelError) as info:
-        ledger.label_request(e.request_id, False)
-    assert e.request_id in info.value.message
-    assert ledger.exposures("exp")[0].label == 1
-    with pytest.raises(UnknownRequestError):
-        ledger.label_request("nope", True)
-
-
-def test_label_by_customer_joins_the_latest_exposure(ledger: SqliteLedger) -> None:
-    older, newer = exposure(unit="c9"), exposure(unit="c9")
-    newer = Exposure(**{**newer.__dict__, "created_at": older.created_at + 10})
-    ledger.record_exposures([older, newer])
-    result = ledger.label_customer("exp", "c9", False)
-    assert result.request_id == newer.request_id
-    with pytest.raises(UnknownRequestError) as info:
-        ledger.label_customer("exp", "unknown", True)
-    assert info.value.field == "customerID"
-
-
-def test_state_survives_reopen_and_changes_are_versioned(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    first = SqliteLedger(path)
-    state = first.ensure_experiment(CONFIG)
-    assert state.epoch == 1 and state.version == 1
-    changed = CONFIG.with_weights({"v1": 0.8, "v2": 0.2})
-    assert first.change_state(
-        state,
-        config=changed,
-        canary_stage=-1,
-        new_epoch=False,
-        kind="weights",
-        reason="test",
-        actor="admin",
-    )
-    # A second change from the stale state loses the race instead of clobbering.
-    assert not first.change_state(
-        state,
-        config=CONFIG,
-        canary_stage=-1,
-        new_epoch=False,
-        kind="weights",
-        reason="stale",
-        actor="admin",
-    )
-    reopened = SqliteLedger(path).ensure_experiment(CONFIG)  # same start-up config
-    assert dict(reopened.config.weights) == {"v1": 0.8, "v2": 0.2}
-    assert [t.kind for t in first.transitions("exp")] == ["created", "weights"]
-
-
-def test_new_startup_config_is_applied_and_recorded(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    SqliteLedger(path).ensure_experiment(CONFIG)
-    other = CONFIG.with_weights({"v1": 0.6, "v2": 0.4})
-    state = SqliteLedger(path).ensure_experiment(other)
-    assert dict(state.config.weights) == {"v1": 0.6, "v2": 0.4}
-    assert SqliteLedger(path).transitions("exp")[-1].kind == "reconfigured"
-
-
-def _write_many(path: str, n: int) -> None:
-    ledger = SqliteLedger(Path(path))
-    for _ in range(n):
-        ledger.record_exposures([exposure()])
-
-
-def test_concurrent_writers_in_two_processes_lose_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    SqliteLedger(path).ensure_experiment(CONFIG)
-    context = multiprocessing.get_context("spawn")
-    workers = [
-        context.Process(target=_write_many, args=(str(path), 200)) for _ in range(2)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=60)
-        assert worker.exitcode == 0
-    assert len(SqliteLedger(path).exposures("exp")) == 400
-
-
-def test_column_arrays_equal_the_object_path_across_chunks(
-    ledger: SqliteLedger,
-) -> None:
-    import numpy as np
-
-    from ab_router.statistics.experiment import ExposureArrays
-
-    rows = []
-    for i in range(12_345):  # more than one 10,000-row chunk
-        e = exposure("v1" if i % 3 else "v2", unit=None if i % 5 == 0 else f"c{i}")
-        if i % 7 == 0:
-            e = Exposure(**{**e.__dict__, "label": i % 2, "labelled_at": 5.0})
-        if i % 11 == 0:
-            e = Exposure(
-                **{
-                    **e.__dict__,
-                    "shadow_variant": "v2",
-                    "shadow_probability": 0.25,
-                    "shadow_prediction": 0,
-                    "fallback": True,
-                }
-            )
-        rows.append(e)
-    ledger.record_exposures(rows)
-    got = ledger.exposure_arrays("exp", 1)
-    want = ExposureArrays.from_exposures(ledger.exposures("exp", 1))
-    for field in want.__dataclass_fields__:
-        np.testing.assert_array_equal(getattr(got, field), getattr(want, field), field)
+class TestSqliteLedger(LedgerContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Store:
+        return sqlite_store(tmp_path)
 
 
 def test_a_long_read_never_blocks_a_write(tmp_path: Path) -> None:
@@ -180,3 +41,82 @@ def test_a_long_read_never_blocks_a_write(tmp_path: Path) -> None:
     ledger.record_exposures([exposure()])  # and this worker still writes
     assert len(first) + sum(len(c) for c in chunks) == 3000
     assert len(ledger.exposures("exp")) == 3002
+
+
+# The schema as the single-module ledger (before ab_router/ledger/) wrote it:
+# a file from that version must open and keep working.
+SCHEMA_BEFORE_THE_PACKAGE = """
+CREATE TABLE experiments (name TEXT PRIMARY KEY, config TEXT NOT NULL,
+    seed_config TEXT NOT NULL, epoch INTEGER NOT NULL,
+    canary_stage INTEGER NOT NULL, version INTEGER NOT NULL,
+    updated_at REAL NOT NULL);
+CREATE TABLE transitions (id INTEGER PRIMARY KEY AUTOINCREMENT,
+    experiment TEXT NOT NULL, epoch INTEGER NOT NULL, kind TEXT NOT NULL,
+    reason TEXT NOT NULL, weights TEXT NOT NULL, created_at REAL NOT NULL,
+    actor TEXT NOT NULL);
+CREATE TABLE exposures (request_id TEXT PRIMARY KEY, experiment TEXT NOT NULL,
+    epoch INTEGER NOT NULL, assigned_variant TEXT NOT NULL,
+    variant TEXT NOT NULL, unit_kind TEXT NOT NULL, unit_id TEXT,
+    mode TEXT NOT NULL, churn_probability REAL NOT NULL,
+    prediction INTEGER NOT NULL, latency_ms REAL NOT NULL,
+    created_at REAL NOT NULL, fallback INTEGER NOT NULL, shadow_variant TEXT,
+    shadow_probability REAL, shadow_prediction INTEGER, label INTEGER,
+    labelled_at REAL, observed_at REAL);
+CREATE INDEX exposures_by_epoch ON exposures (experiment, epoch);
+CREATE INDEX exposures_by_unit ON exposures (unit_id, created_at);
+"""
+
+
+def _columns(connection: sqlite3.Connection) -> dict[str, list[tuple[object, ...]]]:
+    names = connection.execute("SELECT name FROM sqlite_master ORDER BY name")
+    return {
+        name: connection.execute(f"PRAGMA table_info({name})").fetchall()
+        + connection.execute(f"PRAGMA index_info({name})").fetchall()
+        for (name,) in names.fetchall()
+    }
+
+
+def test_a_ledger_from_before_the_package_opens(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.executescript(SCHEMA_BEFORE_THE_PACKAGE)
+    before = _columns(sqlite3.connect(path))
+    ledger = SqliteLedger(path)
+    ledger.ensure_experiment(CONFIG)
+    e = exposure()
+    ledger.record_exposures([e])
+    assert ledger.exposures("exp") == [e]
+    assert _columns(sqlite3.connect(path)) == before  # nothing altered
+
+
+def test_a_new_file_gets_the_same_tables_as_before(tmp_path: Path) -> None:
+    old = sqlite3.connect(":memory:")
+    old.executescript(SCHEMA_BEFORE_THE_PACKAGE)
+    SqliteLedger(tmp_path / "new.sqlite3").close()
+    assert _columns(sqlite3.connect(tmp_path / "new.sqlite3")) == _columns(old)
+
+
+def test_both_dialects_have_the_same_columns_but_seq() -> None:
+    for table in schema.TABLES:
+        sqlite = [c.name for c in table.columns if c.sqlite is not None]
+        postgres = [c.name for c in table.columns if c.postgres is not None]
+        assert [c for c in postgres if c != "seq"] == sqlite, table.name
+    assert "seq" not in " ".join(schema.ddl("sqlite"))
+    assert "DOUBLE PRECISION" not in " ".join(schema.ddl("sqlite"))
+    assert " REAL" not in " ".join(schema.ddl("postgres"))
+
+
+def test_open_ledger_without_a_url_is_sqlite(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    assert isinstance(open_ledger(None, path), SqliteLedger)
+    assert isinstance(open_ledger("", path), SqliteLedger)
+    assert path.is_file()
+
+
+def test_open_ledger_refuses_other_urls_without_naming_the_secret(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        open_ledger("mysql://user:secret@host/db", tmp_path / "ledger.sqlite3")
+    assert info.value.field == "ledger_url" and "secret" not in info.value.message
+    assert not (tmp_path / "ledger.sqlite3").exists()

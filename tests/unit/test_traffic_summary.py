@@ -22,7 +22,7 @@ from ab_router.statistics import (
     summarize_arrays,
 )
 from ab_router.traffic import traffic_stats
-from tests.unit.test_ledger import CONFIG
+from tests.support.ledgers import CONFIG
 
 CFG = DecisionConfig()
 W = {"v1": 0.5, "v2": 0.5}

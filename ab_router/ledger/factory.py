@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ab_router.errors import ConfigError
-from ab_router.ledger import Ledger, SqliteLedger
+from ab_router.ledger.base import Ledger
+from ab_router.ledger.sqlite import SqliteLedger
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -26,7 +27,7 @@ def open_ledger(url: str | None, path: Path) -> Ledger:
             field="ledger_url",
         )
     try:
-        from ab_router.ledger_postgres import PostgresLedger
+        from ab_router.ledger.postgres import PostgresLedger
     except ImportError as exc:
         raise ConfigError(
             "a PostgreSQL ledger URL is set but psycopg is not installed "

@@ -1,6 +1,6 @@
 """The SQL of experiment changes, shared by the SQLite and PostgreSQL ledgers.
 
-Each backend wraps these statements in its own transaction and lock (SQLite:
+``Ledger`` runs these statements in its backend's transaction (SQLite:
 ``BEGIN IMMEDIATE``; PostgreSQL: an advisory lock and ``FOR UPDATE``); what is
 written is decided here once. Statements use ``?`` placeholders; the
 PostgreSQL ledger turns them into ``%s``.
@@ -21,6 +21,13 @@ SELECT_SEED = "SELECT seed_config FROM experiments WHERE name = ?"
 _INSERT_TRANSITION = (
     "INSERT INTO transitions (experiment, epoch, kind, reason, weights, "
     "created_at, actor) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+# A reconfiguration keeps the stored epoch: the transition reads it.
+_INSERT_TRANSITION_AT_STORED_EPOCH = (
+    "INSERT INTO transitions (experiment, epoch, kind, reason, "
+    "weights, created_at, actor) SELECT name, epoch, ?, ?, ?, ?, ? "
+    "FROM experiments WHERE name = ?"
 )
 
 
@@ -67,9 +74,7 @@ def startup_statements(
             (seed, seed, stage, now, config.name),
         ),
         (
-            "INSERT INTO transitions (experiment, epoch, kind, reason, "
-            "weights, created_at, actor) SELECT name, epoch, ?, ?, ?, ?, ? "
-            "FROM experiments WHERE name = ?",
+            _INSERT_TRANSITION_AT_STORED_EPOCH,
             (
                 "reconfigured",
                 "start-up configuration differs from the stored one",

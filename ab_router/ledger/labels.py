@@ -1,0 +1,68 @@
+"""Joining an observed outcome to an exposure, once.
+
+A label is a fact: the same one again is a duplicate, its opposite a
+conflict, never an overwrite. ``label_work`` is the transaction body both
+backends run; the backend's lock (SQLite's writer lock, PostgreSQL's
+``FOR UPDATE``) makes a second labeller see the first's label.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ab_router.errors import ConflictingLabelError, UnknownRequestError
+from ab_router.ledger.cursor import Cursor
+
+
+class LabelOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class LabelResult:
+    request_id: str
+    outcome: LabelOutcome
+
+
+def label_work(
+    request_id: str,
+    churned: bool,
+    observed_at: float | None,
+    *,
+    field: str,
+    for_update: str,
+) -> Callable[[Cursor], LabelOutcome]:
+    """The transaction that labels ``request_id``; ``for_update`` is the
+    backend's row-lock clause ("" where the transaction already locks)."""
+    label = 1 if churned else 0
+
+    def work(cursor: Cursor) -> LabelOutcome:
+        cursor.execute(
+            f"SELECT label FROM exposures WHERE request_id = ?{for_update}",
+            (request_id,),
+        )
+        row = cursor.fetchone()
+        if row is None:
+            raise UnknownRequestError(
+                f"no exposure recorded for request_id {request_id!r}", field=field
+            )
+        if row[0] is not None:
+            if int(row[0]) == label:
+                return LabelOutcome.DUPLICATE
+            raise ConflictingLabelError(
+                f"request {request_id!r} is already labelled "
+                f"churned={bool(row[0])}; refusing churned={churned}",
+                field=field,
+            )
+        cursor.execute(
+            "UPDATE exposures SET label = ?, labelled_at = ?, observed_at = ? "
+            "WHERE request_id = ?",
+            (label, time.time(), observed_at, request_id),
+        )
+        return LabelOutcome.ACCEPTED
+
+    return work

@@ -1,0 +1,261 @@
+"""What every ledger backend must do: one suite, run on each backend.
+
+A test module subclasses ``LedgerContract`` and provides a ``store`` fixture
+(``tests/unit/test_ledger.py``: SQLite; ``tests/integration/
+test_ledger_postgres.py``: PostgreSQL). Every scenario here runs in one
+process; races between processes are in ``tests/integration/
+test_ledger_processes.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from ab_router.errors import (
+    ConflictingLabelError,
+    LedgerUnavailableError,
+    UnknownRequestError,
+)
+from ab_router.ledger import LabelOutcome, Ledger
+from ab_router.records import Exposure, Mode
+from ab_router.state import ExperimentState
+from ab_router.statistics import EpochTraffic, ExposureArrays
+from ab_router.statistics.latency import OVERFLOW_BUCKET
+from tests.support.ledgers import CONFIG, Store, exposure
+
+# On and around bucket edges (0.1 ms below 100 ms, 1 ms to 10 s, overflow) and
+# the whole-microsecond rounding, where a CAST that rounds instead of flooring
+# (PostgreSQL's) or a different float expression would land elsewhere.
+EDGE_LATENCIES_MS = (
+    0.0, 0.0004, 0.0005, 0.0995, 0.1, 2.3, 99.9, 99.9994, 99.9995,
+    99.99999999999999, 100.0, 100.0005, 1_234.5675, 9_999.9994, 9_999.9995,
+    10_000.0, 86_400_000.0, 1e12, math.inf,
+)  # fmt: skip
+
+
+def _weights_change(
+    ledger: Ledger, state: ExperimentState, weights: dict[str, float]
+) -> bool:
+    return ledger.change_state(
+        state,
+        config=CONFIG.with_weights(weights),
+        canary_stage=-1,
+        new_epoch=False,
+        kind="weights",
+        reason="test",
+        actor="admin",
+    )
+
+
+class LedgerContract:
+    """The scenarios; ``store`` comes from the subclass's module."""
+
+    @pytest.fixture
+    def ledger(self, store: Store) -> Ledger:
+        ledger = store.open()
+        ledger.ensure_experiment(CONFIG)
+        return ledger
+
+    def test_exposures_round_trip(self, ledger: Ledger) -> None:
+        written = [exposure("v1"), exposure("v2", unit=None)]
+        ledger.record_exposures(written)
+        assert ledger.exposures("exp", 1) == written
+        assert ledger.exposures("exp", 2) == []
+        assert ledger.count_exposures("exp", 1) == {"v1": 1, "v2": 1}
+
+    def test_floats_round_trip_bit_for_bit(self, ledger: Ledger) -> None:
+        e = replace(
+            exposure(),
+            churn_probability=0.1 + 0.2,
+            latency_ms=1 / 3,
+            shadow_variant="v2",
+            shadow_probability=2 / 7,
+            shadow_prediction=0,
+        )
+        ledger.record_exposures([e])
+        (back,) = ledger.exposures("exp", 1)
+        assert back == e
+        assert isinstance(back, Exposure)
+
+    def test_empty_batches_write_nothing(self, ledger: Ledger) -> None:
+        ledger.record_exposures([])
+        ledger.record_shadow_scores("v2", [])
+        assert ledger.epoch_counts("exp", 1) == (0, 0)
+
+    def test_labels_are_idempotent_and_conflicts_refused(self, ledger: Ledger) -> None:
+        e = exposure()
+        ledger.record_exposures([e])
+        assert ledger.label_request(e.request_id, True).outcome is LabelOutcome.ACCEPTED
+        assert (
+            ledger.label_request(e.request_id, True).outcome is LabelOutcome.DUPLICATE
+        )
+        with pytest.raises(ConflictingLabelError) as info:
+            ledger.label_request(e.request_id, False)
+        assert e.request_id in info.value.message
+        assert info.value.field == "request_id"
+        (stored,) = ledger.exposures("exp")
+        assert stored.label == 1 and stored.labelled_at is not None
+        assert ledger.epoch_counts("exp", 1) == (1, 1)
+        with pytest.raises(UnknownRequestError):
+            ledger.label_request("nope", True)
+
+    def test_label_by_customer_joins_the_latest_exposure(self, ledger: Ledger) -> None:
+        older, newer = exposure(unit="c9"), exposure(unit="c9")
+        newer = replace(newer, created_at=older.created_at + 10)
+        ledger.record_exposures([newer, older])
+        result = ledger.label_customer("exp", "c9", False, observed_at=5.0)
+        assert result.request_id == newer.request_id
+        assert result.outcome is LabelOutcome.ACCEPTED
+        with pytest.raises(ConflictingLabelError) as conflict:
+            ledger.label_customer("exp", "c9", True)
+        assert conflict.value.field == "customerID"
+        with pytest.raises(UnknownRequestError) as info:
+            ledger.label_customer("exp", "unknown", True)
+        assert info.value.field == "customerID"
+
+    def test_state_survives_reopen_and_changes_are_versioned(
+        self, store: Store
+    ) -> None:
+        first = store.open()
+        state = first.ensure_experiment(CONFIG)
+        assert state.epoch == 1 and state.version == 1
+        assert _weights_change(first, state, {"v1": 0.8, "v2": 0.2})
+        # A second change from the stale state loses instead of clobbering.
+        assert not _weights_change(first, state, {"v1": 0.5, "v2": 0.5})
+        reopened = store.open().ensure_experiment(CONFIG)  # same start-up config
+        assert dict(reopened.config.weights) == {"v1": 0.8, "v2": 0.2}
+        assert reopened.version == 2
+        assert [t.kind for t in first.transitions("exp")] == ["created", "weights"]
+        assert first.current_weights("exp") == {"v1": 0.8, "v2": 0.2}
+
+    def test_a_new_epoch_is_listed_and_counted_apart(self, ledger: Ledger) -> None:
+        state = ledger.state("exp", CONFIG.known_variants)
+        ledger.record_exposures([exposure()])
+        assert ledger.change_state(
+            state,
+            config=CONFIG,
+            canary_stage=-1,
+            new_epoch=True,
+            kind="reset",
+            reason="test",
+            actor="admin",
+        )
+        ledger.record_exposures([exposure("v2", epoch=2)])
+        assert ledger.epochs("exp") == [1, 2]
+        assert ledger.state("exp", CONFIG.known_variants).epoch == 2
+        assert ledger.count_exposures("exp", 2) == {"v2": 1}
+        assert [e.epoch for e in ledger.exposures("exp")] == [1, 2]
+
+    def test_new_startup_config_is_applied_and_recorded(self, store: Store) -> None:
+        store.open().ensure_experiment(CONFIG)
+        other = CONFIG.with_weights({"v1": 0.6, "v2": 0.4})
+        state = store.open().ensure_experiment(other)
+        assert dict(state.config.weights) == {"v1": 0.6, "v2": 0.4}
+        assert state.version == 2
+        assert store.open().transitions("exp")[-1].kind == "reconfigured"
+
+    def test_a_failed_batch_commits_nothing(self, ledger: Ledger) -> None:
+        first = exposure()
+        ledger.record_exposures([first])
+        fresh = exposure()
+        # The duplicate request id fails the batch after ``fresh`` was inserted.
+        with pytest.raises(LedgerUnavailableError) as info:
+            ledger.record_exposures([fresh, first])
+        assert "could not commit" in info.value.message
+        assert [e.request_id for e in ledger.exposures("exp")] == [first.request_id]
+        # The connection is still usable after the rolled-back transaction.
+        ledger.record_exposures([fresh])
+        assert ledger.count_exposures("exp", 1) == {"v1": 2}
+
+    def test_unknown_experiment_and_request_are_named(self, ledger: Ledger) -> None:
+        with pytest.raises(UnknownRequestError) as info:
+            ledger.state("nope", CONFIG.known_variants)
+        assert info.value.field == "experiment"
+        assert ledger.state_version("nope") == 0
+        assert ledger.current_weights("nope") == {}
+        with pytest.raises(UnknownRequestError) as request_info:
+            ledger.label_request("no-such-request", True)
+        assert request_info.value.field == "request_id"
+
+    def test_column_arrays_equal_the_object_path_across_chunks(
+        self, ledger: Ledger
+    ) -> None:
+        rows = []
+        for i in range(12_345):  # more than one 10,000-row chunk
+            e = exposure("v1" if i % 3 else "v2", unit=None if i % 5 == 0 else f"c{i}")
+            if i % 7 == 0:
+                e = replace(e, label=i % 2, labelled_at=5.0)
+            if i % 11 == 0:
+                e = replace(
+                    e,
+                    shadow_variant="v2",
+                    shadow_probability=0.25,
+                    shadow_prediction=0,
+                    fallback=True,
+                )
+            rows.append(e)
+        ledger.record_exposures(rows)
+        got = ledger.exposure_arrays("exp", 1)
+        want = ExposureArrays.from_exposures(ledger.exposures("exp", 1))
+        assert got.label.size == len(rows)
+        for field in want.__dataclass_fields__:
+            np.testing.assert_array_equal(
+                getattr(got, field), getattr(want, field), field
+            )
+
+    def test_epoch_traffic_equals_the_arrays_path(self, ledger: Ledger) -> None:
+        rng = random.Random(7)
+        rows = [_random_exposure(rng, i) for i in range(2_000)]
+        ledger.record_exposures(rows)
+        ledger.record_shadow_scores(
+            "v2",
+            [(e.request_id, rng.random(), 1) for e in rows if rng.random() < 0.2],
+        )
+        for e in rows[::20]:
+            ledger.label_request(e.request_id, rng.random() < 0.3)
+
+        for epoch in (1, 2, 3):
+            arrays = ledger.exposure_arrays("exp", epoch)
+            assert ledger.epoch_traffic("exp", epoch) == EpochTraffic.from_arrays(
+                arrays
+            )
+            labelled = ledger.labelled_arrays("exp", epoch)
+            want = arrays.take(arrays.labelled)
+            for field in want.__dataclass_fields__:
+                np.testing.assert_array_equal(
+                    getattr(labelled, field), getattr(want, field), field
+                )
+        # The data covered what the test claims to cover.
+        traffic = ledger.epoch_traffic("exp", 1)
+        assert traffic.where(fallback=True).requests > 0
+        assert traffic.where(shadow_variant="v2").requests > 0
+        assert len(traffic.counts("mode")) == 3
+        buckets = {b for c in traffic.cells for b, _ in c.latency.buckets}
+        assert {0, 999, 1000, OVERFLOW_BUCKET} <= buckets
+        assert ledger.epoch_traffic("exp", 3) == EpochTraffic()
+        assert ledger.labelled_arrays("exp", 1).label.size == sum(
+            e.epoch == 1 for e in rows[::20]
+        )
+
+
+def _random_exposure(rng: random.Random, i: int) -> Exposure:
+    assigned = rng.choice(["v1", "v2"])
+    fallback = rng.random() < 0.1
+    answered = ("v2" if assigned == "v1" else "v1") if fallback else assigned
+    edge = rng.random() < 0.3
+    return replace(
+        exposure(answered, unit=None, epoch=rng.choice([1, 1, 1, 2])),
+        assigned_variant=assigned,
+        fallback=fallback,
+        mode=rng.choice(list(Mode)),
+        prediction=rng.randint(0, 1),
+        latency_ms=(
+            rng.choice(EDGE_LATENCIES_MS) if edge else rng.lognormvariate(2.5, 1.5)
+        ),
+        created_at=1_700_000_000.0 + i,
+    )
