@@ -1,6 +1,6 @@
 """``ExposureArrays``: exposures as column arrays, the form the statistics read.
 
-The ledger fills them straight from SQL rows (``LedgerReads.labelled_arrays``,
+The ledger fills them straight from SQL rows (``Ledger.labelled_arrays``,
 ``exposure_arrays``); tests and the offline report build them from
 :class:`~ab_router.records.Exposure` objects.
 """
