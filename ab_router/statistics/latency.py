@@ -7,7 +7,7 @@ SQL groups like gbstats' summaries.
 
 A latency is first rounded to whole microseconds, ``u = floor(ms·1000 + ½)``
 after clamping to ``[0, MAX_LATENCY_MS]``; the SQL aggregation
-(``Ledger.epoch_traffic``, ab_router/ledger/statistics_reads.py) does the same IEEE operations, so both paths
+(``Ledger.epoch_traffic``) does the same IEEE operations, so both paths
 give identical integers. Buckets of ``u``:
 
 - below 100 ms: 0.1 ms wide (indices 0..999);

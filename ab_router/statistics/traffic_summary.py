@@ -8,7 +8,7 @@ what keeps the live view's memory flat (issue #7); only labelled rows are
 still read one by one, because exact ROC AUC and DeLong need every score.
 
 Like the other summaries it is frozen and merges with ``+``. The ledger builds
-it with one SQL GROUP BY (``Ledger.epoch_traffic``, ab_router/ledger/statistics_reads.py);
+it with one SQL GROUP BY (``Ledger.epoch_traffic``);
 :meth:`EpochTraffic.from_arrays` builds the same value from column arrays.
 """
 
