@@ -48,8 +48,8 @@ from serving.entry import EntryApp
 from serving.errors import error_response
 from serving.ledger_metrics import ledger_metrics_text
 from serving.metrics import ModelServiceMetrics, ServiceMetrics
-from serving.model_scorer import ModelScorer
-from serving.model_store import describe_model, load_scorer, require_models
+from serving.model_runtime.scorer import ModelScorer
+from serving.model_runtime.store import describe_model, load_scorer, require_models
 from serving.request_guard import RequestGuardMiddleware
 from serving.settings import (
     load_settings,

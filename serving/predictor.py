@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ab_router.assignment import Assignment, assign
-from ab_router.breaker import CircuitBreaker
+from serving.breaker import CircuitBreaker
 from ab_router.errors import LedgerUnavailableError, ModelsUnavailableError
 from ab_router.ledger import Ledger
 from ab_router.records import Exposure, Mode

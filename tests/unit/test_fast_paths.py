@@ -18,7 +18,7 @@ from benchmarks.customers import make_customers
 from churn_features.customer import Customer
 from churn_features.encoding import MODEL_STEP, FastEncoder, records_to_codes
 from churn_features.schema import FEATURE_ORDER, TARGET_COLUMN
-from serving.flat_trees import FlatTreeEnsemble
+from serving.model_runtime.flat_trees import FlatTreeEnsemble
 from training.data import load_training_data
 from training.sample import find_sample_csv
 from training.train import TrainingReport, train_and_save
