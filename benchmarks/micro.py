@@ -2,7 +2,8 @@
 
 ``python -m benchmarks.micro`` times, on the full models in ``$BENTOML_HOME``:
 
-- ``predict_proba`` of scikit-learn vs ``serving.model_runtime.flat_trees`` per batch size
+- ``predict_proba`` of scikit-learn vs ``serving.model_runtime.flat_trees`` per
+  batch size
   (the adaptive batches a model service sees are mostly 1–16 rows);
 - the entry's per-request ledger write: ``SqliteLedger.record_exposures`` of
   one exposure (one IMMEDIATE transaction + commit, WAL, synchronous=NORMAL),

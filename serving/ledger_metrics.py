@@ -6,16 +6,28 @@ from the one place every worker shares instead of being kept per process.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Any, Protocol
 
+from ab_router.state import ExperimentState
+from ab_router.statistics.experiment import ExperimentSummary
 from serving.metrics import PREFIX, GaugeFamily, render_families
 
-if TYPE_CHECKING:
-    from serving.entry import EntryApp
+
+class GaugeSource(Protocol):
+    """What the gauges read: the state, the summary and the rollback count."""
+
+    def current_state(self) -> ExperimentState: ...
+
+    def quality_summary(self) -> ExperimentSummary: ...
+
+    def canary_rollbacks(self) -> int: ...
 
 
-def ledger_metrics_text(entry: EntryApp) -> str:
-    state = entry.current_state()
+def ledger_metrics_text(
+    source: GaugeSource, model_descriptions: Mapping[str, Mapping[str, Any]]
+) -> str:
+    state = source.current_state()
     name = state.config.name
     weights = state.effective_weights
     families = [
@@ -56,11 +68,11 @@ def ledger_metrics_text(entry: EntryApp) -> str:
                     },
                     1.0,
                 )
-                for variant, d in sorted(entry.model_descriptions.items())
+                for variant, d in sorted(model_descriptions.items())
             ),
         ),
     ]
-    summary = entry.quality_summary()
+    summary = source.quality_summary()
     families.append(
         GaugeFamily(
             f"{PREFIX}srm_p_value",
@@ -69,7 +81,7 @@ def ledger_metrics_text(entry: EntryApp) -> str:
             (({"experiment": name}, summary.srm.p_value),),
         )
     )
-    rollbacks = sum(t.kind == "canary_rollback" for t in entry.ledger.transitions(name))
+    rollbacks = source.canary_rollbacks()
     families.append(
         GaugeFamily(
             f"{PREFIX}canary_rollbacks_total",

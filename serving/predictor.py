@@ -19,17 +19,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ab_router.assignment import Assignment, assign
-from serving.breaker import CircuitBreaker
 from ab_router.errors import LedgerUnavailableError, ModelsUnavailableError
 from ab_router.ledger import Ledger
 from ab_router.records import Exposure, Mode
 from ab_router.state import ExperimentState
 from churn_features.encoding import schema_codes
 from churn_features.schema import EXAMPLE_CUSTOMER, ID_COLUMN
+from serving.breaker import CircuitBreaker
 from serving.coalescing import CallCoalescer
 from serving.metrics import ServiceMetrics
 from serving.request_ids import new_request_ids
 from serving.settings import EntrySettings
+from serving.state_cache import StateCache
 
 logger = logging.getLogger("churn_ab.predictor")
 
@@ -55,38 +56,6 @@ class Prediction:
     assigned_variant: str
     fallback: bool
     assignment_unit: str
-
-
-class StateCache:
-    """The experiment state, re-read when another worker changed it.
-
-    Each worker checks the ledger's version counter at most once per
-    ``refresh_s``, so an admin change reaches every worker within that time.
-    """
-
-    def __init__(
-        self, ledger: Ledger, initial: ExperimentState, refresh_s: float
-    ) -> None:
-        self._ledger = ledger
-        self._state = initial
-        self._refresh_s = refresh_s
-        self._checked_at = time.monotonic()
-
-    def current(self) -> ExperimentState:
-        now = time.monotonic()
-        if now - self._checked_at >= self._refresh_s:
-            self._checked_at = now
-            if self._ledger.state_version(self._state.config.name) != (
-                self._state.version
-            ):
-                self.reload()
-        return self._state
-
-    def reload(self) -> ExperimentState:
-        config = self._state.config
-        self._state = self._ledger.state(config.name, config.known_variants)
-        self._checked_at = time.monotonic()
-        return self._state
 
 
 class Predictor:
