@@ -136,8 +136,8 @@ class ChurnAB:
         self.entry = EntryApp(
             settings,
             scorers={
-                ChurnV1Model.variant: remote_scorer(self.v1, settings.entry),
-                ChurnV2Model.variant: remote_scorer(self.v2, settings.entry),
+                CHAMPION: remote_scorer(self.v1, settings.entry),
+                CHALLENGER: remote_scorer(self.v2, settings.entry),
             },
             model_descriptions={v: describe_model(t) for v, t in tags.items()},
             metrics=ServiceMetrics.create(),

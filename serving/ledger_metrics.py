@@ -28,9 +28,33 @@ def ledger_metrics_text(
     source: GaugeSource, model_descriptions: Mapping[str, Mapping[str, Any]]
 ) -> str:
     state = source.current_state()
+    summary = source.quality_summary()
+    name = state.config.name
+    return render_families(
+        [
+            *_state_families(state),
+            _model_family(model_descriptions),
+            GaugeFamily(
+                f"{PREFIX}srm_p_value",
+                "Sample-ratio-mismatch chi-square p-value of the current epoch.",
+                "gauge",
+                (({"experiment": name}, summary.srm.p_value),),
+            ),
+            GaugeFamily(
+                f"{PREFIX}canary_rollbacks_total",
+                "Automatic canary rollbacks recorded in the ledger.",
+                "counter",
+                (({"experiment": name}, float(source.canary_rollbacks())),),
+            ),
+            *_quality_families(name, summary),
+        ]
+    )
+
+
+def _state_families(state: ExperimentState) -> list[GaugeFamily]:
     name = state.config.name
     weights = state.effective_weights
-    families = [
+    return [
         GaugeFamily(
             f"{PREFIX}variant_weight_ratio",
             "Traffic weight in force per variant (0..1).",
@@ -55,60 +79,47 @@ def ledger_metrics_text(
             "gauge",
             (({"experiment": name, "mode": state.config.mode.value}, 1.0),),
         ),
+    ]
+
+
+def _model_family(descriptions: Mapping[str, Mapping[str, Any]]) -> GaugeFamily:
+    return GaugeFamily(
+        f"{PREFIX}model_info",
+        "Served models.",
+        "gauge",
+        tuple(
+            (
+                {
+                    "variant": variant,
+                    "tag": str(d.get("tag")),
+                    "algorithm": str(d.get("algorithm")),
+                },
+                1.0,
+            )
+            for variant, d in sorted(descriptions.items())
+        ),
+    )
+
+
+def _quality_families(name: str, summary: ExperimentSummary) -> list[GaugeFamily]:
+    quality = summary.quality
+    return [
         GaugeFamily(
-            f"{PREFIX}model_info",
-            "Served models.",
+            f"{PREFIX}{metric}",
+            f"{help_text} Current epoch, fallbacks excluded.",
             "gauge",
             tuple(
                 (
-                    {
-                        "variant": variant,
-                        "tag": str(d.get("tag")),
-                        "algorithm": str(d.get("algorithm")),
-                    },
-                    1.0,
+                    {"experiment": name, "variant": variant},
+                    float(getattr(q, attribute)),
                 )
-                for variant, d in sorted(model_descriptions.items())
+                for variant, q in sorted(quality.items())
+                if q.labelled > 0 or attribute == "labelled"
             ),
-        ),
+        )
+        for metric, attribute, help_text in (
+            ("variant_brier_score", "brier", "Brier score of labelled exposures."),
+            ("variant_roc_auc", "roc_auc", "ROC AUC of labelled exposures."),
+            ("labelled_exposures", "labelled", "Labelled exposures."),
+        )
     ]
-    summary = source.quality_summary()
-    families.append(
-        GaugeFamily(
-            f"{PREFIX}srm_p_value",
-            "Sample-ratio-mismatch chi-square p-value of the current epoch.",
-            "gauge",
-            (({"experiment": name}, summary.srm.p_value),),
-        )
-    )
-    rollbacks = source.canary_rollbacks()
-    families.append(
-        GaugeFamily(
-            f"{PREFIX}canary_rollbacks_total",
-            "Automatic canary rollbacks recorded in the ledger.",
-            "counter",
-            (({"experiment": name}, float(rollbacks)),),
-        )
-    )
-    quality = summary.quality
-    for metric, attribute, help_text in (
-        ("variant_brier_score", "brier", "Brier score of labelled exposures."),
-        ("variant_roc_auc", "roc_auc", "ROC AUC of labelled exposures."),
-        ("labelled_exposures", "labelled", "Labelled exposures."),
-    ):
-        families.append(
-            GaugeFamily(
-                f"{PREFIX}{metric}",
-                f"{help_text} Current epoch, fallbacks excluded.",
-                "gauge",
-                tuple(
-                    (
-                        {"experiment": name, "variant": variant},
-                        float(getattr(q, attribute)),
-                    )
-                    for variant, q in sorted(quality.items())
-                    if q.labelled > 0 or attribute == "labelled"
-                ),
-            )
-        )
-    return render_families(families)
