@@ -14,6 +14,7 @@ import numpy as np
 from bentoml.models import BentoModel
 from bentoml.validators import ContentType
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 
@@ -115,6 +116,7 @@ class ChurnV2Model(_ModelService):
 # precedence. Errors are answered by the same handler as the BentoML APIs'.
 http = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 http.add_exception_handler(AbRouterError, handle_error)
+http.add_exception_handler(RequestValidationError, handle_error)
 http.add_exception_handler(Exception, handle_error)
 
 

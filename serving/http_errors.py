@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar, cast
 
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -43,11 +44,12 @@ class InvalidBodyError(AbRouterError):
     status = 422
     code = "invalid_body"
 
-    def __init__(self, exc: ValidationError) -> None:
-        super().__init__(f"{exc.error_count()} invalid field(s)")
+    def __init__(self, exc: ValidationError | RequestValidationError) -> None:
+        errors = exc.errors()
+        super().__init__(f"{len(errors)} invalid field(s)")
         self.fields = [
             {"field": ".".join(str(p) for p in e["loc"]), "rule": e["msg"]}
-            for e in exc.errors()
+            for e in errors
         ]
 
     def to_dict(self) -> dict[str, object]:
@@ -98,6 +100,8 @@ def error_response(exc: BaseException) -> Response:
 
 async def handle_error(request: Request, exc: Exception) -> Response:
     """The exception handler of the mounted FastAPI app."""
+    if isinstance(exc, RequestValidationError):  # a bad query parameter
+        return error_response(InvalidBodyError(exc))
     return error_response(exc)
 
 

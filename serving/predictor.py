@@ -1,4 +1,4 @@
-"""The request path: assign, score (with fallback), record, count.
+"""Predictions: assign, score (through the ModelRouter), record, count.
 
 Free of BentoML: the service hands in one async scorer per variant (its model
 service's batchable API), so this runs the same in tests with real models

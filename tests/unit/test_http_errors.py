@@ -101,3 +101,19 @@ def test_json_errors_answers_what_an_api_raises_and_passes_results() -> None:
     assert getattr(typed, "status_code", None) == 404
     crashed = asyncio.run(api(KeyError("boom")))
     assert getattr(crashed, "status_code", None) == 500
+
+
+def test_a_bad_query_parameter_is_422_naming_it() -> None:
+    from fastapi.exceptions import RequestValidationError
+
+    from serving.http_errors import handle_error
+
+    exc = RequestValidationError(
+        [{"loc": ("query", "epoch"), "msg": "Input should be a valid integer"}]
+    )
+    response = asyncio.run(handle_error(None, exc))  # type: ignore[arg-type]
+    assert response.status_code == 422
+    error = _error(bytes(response.body))
+    assert error["fields"] == [
+        {"field": "query.epoch", "rule": "Input should be a valid integer"}
+    ]
