@@ -18,7 +18,8 @@ from serving.canary_scheduler import CanaryScheduler
 from serving.experiment_control import ExperimentControl
 from serving.live_statistics import LiveStatistics
 from serving.metrics import ServiceMetrics
-from serving.predictor import Predictor, Scorer
+from serving.model_router import Scorer
+from serving.predictor import Predictor
 from serving.request_path import RequestPath
 from serving.settings import Settings
 from serving.state_cache import StateCache

@@ -8,7 +8,7 @@ import aiohttp
 import numpy as np
 
 from serving.coalescing import coalesced_scorer
-from serving.predictor import Scorer
+from serving.model_router import Scorer
 from serving.settings import EntrySettings
 
 
