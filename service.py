@@ -14,12 +14,10 @@ import numpy as np
 from bentoml.models import BentoModel
 from bentoml.validators import ContentType
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 
 from ab_router.config import CHALLENGER, CHAMPION
-from ab_router.errors import AbRouterError
 from churn_features.customer import Customer
 from serving.allocator import cap_arenas, settle_heap
 from serving.api_models import (
@@ -33,7 +31,7 @@ from serving.api_models import (
 )
 from serving.docs_page import OPENAPI_PAGE
 from serving.entry import EntryApp
-from serving.http_errors import handle_error, json_errors
+from serving.http_errors import install_error_handler, json_errors
 from serving.ledger_metrics import ledger_metrics_text
 from serving.metrics import ModelServiceMetrics, ServiceMetrics
 from serving.model_calls import remote_scorer
@@ -115,9 +113,7 @@ class ChurnV2Model(_ModelService):
 # GET and admin routes; BentoML's own /livez, /readyz, /metrics and /docs take
 # precedence. Errors are answered by the same handler as the BentoML APIs'.
 http = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-http.add_exception_handler(AbRouterError, handle_error)
-http.add_exception_handler(RequestValidationError, handle_error)
-http.add_exception_handler(Exception, handle_error)
+install_error_handler(http)
 
 
 @bentoml.service(

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar, cast
 
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -103,6 +104,12 @@ async def handle_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, RequestValidationError):  # a bad query parameter
         return error_response(InvalidBodyError(exc))
     return error_response(exc)
+
+
+def install_error_handler(app: FastAPI) -> None:
+    """Answer every error of ``app``'s routes through ``handle_error``."""
+    for kind in (AbRouterError, RequestValidationError, Exception):
+        app.add_exception_handler(kind, handle_error)
 
 
 def json_errors(

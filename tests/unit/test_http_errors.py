@@ -117,3 +117,35 @@ def test_a_bad_query_parameter_is_422_naming_it() -> None:
     assert error["fields"] == [
         {"field": "query.epoch", "rule": "Input should be a valid integer"}
     ]
+
+
+def test_every_route_of_an_app_answers_through_the_one_handler() -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from serving.http_errors import install_error_handler
+
+    app = FastAPI()
+    install_error_handler(app)
+
+    @app.get("/typed")
+    def typed() -> None:
+        raise ConfigError("weights must sum to 1", field="weights")
+
+    @app.get("/crash")
+    def crash() -> None:
+        raise RuntimeError("secret detail")
+
+    @app.get("/query")
+    def query(epoch: int) -> int:
+        return epoch
+
+    client = TestClient(app, raise_server_exceptions=False)
+    assert client.get("/typed").status_code == 422
+    assert client.get("/typed").json()["error"]["field"] == "weights"
+    crashed = client.get("/crash")
+    assert crashed.status_code == 500 and "secret" not in crashed.text
+    assert crashed.json()["error"]["code"] == "internal_error"
+    bad_query = client.get("/query", params={"epoch": "soon"})
+    assert bad_query.status_code == 422
+    assert bad_query.json()["error"]["fields"][0]["field"] == "query.epoch"
