@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from ab_router.config import ExperimentConfig, validate_weights
+from ab_router.config import ExperimentConfig
 from ab_router.records import Mode
 from ab_router.state import NOT_IN_CANARY, ExperimentState
 
@@ -24,8 +24,10 @@ class Change:
 
 
 def set_weights(state: ExperimentState, weights: Mapping[str, float]) -> Change:
-    """Split traffic by new weights (leaves shadow/canary mode)."""
-    validate_weights(weights, state.config.known_variants)
+    """Split traffic by new weights (leaves shadow/canary mode).
+
+    The new config validates the weights when it is built, the one check.
+    """
     config = replace(state.config, weights=dict(weights), mode=Mode.SPLIT)
     return Change(config, NOT_IN_CANARY, "weights")
 

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from ab_router.config import CHALLENGER, CHAMPION
 from ab_router.records import Mode
 from ab_router.simulate import (
     MonitoringConfig,
@@ -102,8 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--epoch", type=int, default=None, help="default: the latest")
     rep.add_argument("--out", type=Path, required=True, help="output directory")
     rep.add_argument("--title", default=None)
-    rep.add_argument("--champion", default="v1")
-    rep.add_argument("--challenger", default="v2")
+    rep.add_argument("--champion", default=CHAMPION)
+    rep.add_argument("--challenger", default=CHALLENGER)
     _decision_options(rep)
     return parser
 

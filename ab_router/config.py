@@ -17,6 +17,11 @@ from ab_router.records import Mode
 # experiment keeps the version it started with, and old ledgers stay readable.
 SUPPORTED_HASH_VERSIONS = frozenset({1})
 WEIGHT_TOLERANCE = 1e-6
+# The two served variants, named only here: settings, the service, the admin
+# and the CLI take their names from these.
+CHAMPION = "v1"
+CHALLENGER = "v2"
+VARIANTS = (CHAMPION, CHALLENGER)
 
 
 @dataclass(frozen=True)
@@ -32,11 +37,11 @@ class ExperimentConfig:
     salt: str
     weights: Mapping[str, float]
     mode: Mode = Mode.SPLIT
-    champion: str = "v1"
-    challenger: str = "v2"
+    champion: str = CHAMPION
+    challenger: str = CHALLENGER
     hash_version: int = 1
     canary_stages: tuple[float, ...] = (0.05, 0.25, 0.5, 1.0)
-    known_variants: frozenset[str] = field(default=frozenset({"v1", "v2"}))
+    known_variants: frozenset[str] = field(default=frozenset(VARIANTS))
 
     def __post_init__(self) -> None:
         validate(self)
@@ -72,8 +77,8 @@ class ExperimentConfig:
             salt=str(data["salt"]),
             weights={str(k): float(v) for k, v in weights.items()},
             mode=parse_mode(str(data.get("mode", Mode.SPLIT.value))),
-            champion=str(data.get("champion", "v1")),
-            challenger=str(data.get("challenger", "v2")),
+            champion=str(data.get("champion", CHAMPION)),
+            challenger=str(data.get("challenger", CHALLENGER)),
             hash_version=int(str(data.get("hash_version", 1))),
             canary_stages=tuple(float(s) for s in stages),  # type: ignore[attr-defined]
             known_variants=known_variants,

@@ -2,7 +2,8 @@
 
 ``python -m benchmarks.micro`` times, on the full models in ``$BENTOML_HOME``:
 
-- ``predict_proba`` of scikit-learn vs ``serving.flat_trees`` per batch size
+- ``predict_proba`` of scikit-learn vs ``serving.model_runtime.flat_trees`` per
+  batch size
   (the adaptive batches a model service sees are mostly 1–16 rows);
 - the entry's per-request ledger write: ``SqliteLedger.record_exposures`` of
   one exposure (one IMMEDIATE transaction + commit, WAL, synchronous=NORMAL),
@@ -32,7 +33,7 @@ from ab_router.ledger import SqliteLedger
 from ab_router.records import Exposure, Mode, UnitKind
 from benchmarks.customers import make_customers
 from churn_features.encoding import MODEL_STEP, FastEncoder, records_to_codes
-from serving.flat_trees import FlatTreeEnsemble
+from serving.model_runtime.flat_trees import FlatTreeEnsemble
 from serving.settings import load_settings
 
 BATCHES = (1, 4, 16, 64, 256, 1024, 10_000)
@@ -61,7 +62,7 @@ def model_table() -> list[str]:
         pipeline = bentoml.sklearn.load_model(tag)
         estimator = pipeline.named_steps[MODEL_STEP]
         if hasattr(estimator, "n_jobs"):
-            estimator.n_jobs = 1  # as serving.model_scorer does
+            estimator.n_jobs = 1  # as serving.model_runtime.scorer does
         encoded = FastEncoder.from_pipeline(pipeline).encode(
             records_to_codes(customers)
         )

@@ -6,7 +6,7 @@ against the untouched service in the same interleaved run without editing
 ``service.py``:
 
 - ``gc``: ``gc.freeze()`` after imports and a high first-generation threshold.
-- ``flat``: model services score through ``serving.flat_trees``.
+- ``flat``: model services score through ``serving.model_runtime.flat_trees``.
 - ``noledger``: exposures are not written (measures the per-request commit).
 - ``mimecache``: BentoML's per-response ``IOMixin.mime_type`` (which rebuilds
   the output's JSON schema for ndarray/dict outputs) is cached per class.
@@ -36,10 +36,10 @@ if TWEAKS - KNOWN:
     raise SystemExit(f"CHURN_BENCH_TWEAKS: unknown {sorted(TWEAKS - KNOWN)}")
 
 import service  # noqa: E402
-from serving import model_scorer  # noqa: E402
+from serving.model_runtime import scorer as model_scorer  # noqa: E402
 
 if "flat" in TWEAKS:
-    from serving.flat_trees import FlatTreeEnsemble
+    from serving.model_runtime.flat_trees import FlatTreeEnsemble
 
     _original_init = model_scorer.ModelScorer.__init__
 
@@ -75,7 +75,7 @@ if "noledger" in TWEAKS:
 if "inproc" in TWEAKS:
     import bentoml
 
-    from serving.model_store import load_scorer
+    from serving.model_runtime.store import load_scorer
 
     class _InProcessEntry(service.EntryApp):  # type: ignore[name-defined,misc]
         def __init__(self, settings: Any, scorers: Any, *args: Any, **kw: Any) -> None:

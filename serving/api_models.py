@@ -13,6 +13,7 @@ from pydantic import (
     model_validator,
 )
 
+from ab_router.config import CHALLENGER, CHAMPION
 from churn_features.customer import Customer
 from churn_features.schema import CUSTOMER_ID_MAX_LENGTH
 
@@ -26,15 +27,15 @@ class PredictionResponse(BaseModel):
         json_schema_extra={
             "example": {
                 "request_id": "0b5c1e9e-3f55-4c9b-9d8e-0a1f5b1f7c11",
-                "model_version": "v2",
+                "model_version": CHALLENGER,
                 "prediction": 1,
                 "churn_probability": 0.71,
                 "will_churn": True,
                 "confidence": 0.71,
                 "latency_ms": 1.2,
-                "experiment": "churn-v1-vs-v2",
+                "experiment": f"churn-{CHAMPION}-vs-{CHALLENGER}",
                 "epoch": 1,
-                "assigned_variant": "v2",
+                "assigned_variant": CHALLENGER,
                 "fallback": False,
                 "assignment_unit": "customer",
             }
@@ -42,7 +43,9 @@ class PredictionResponse(BaseModel):
     )
 
     request_id: str = Field(description="Id to send back with the outcome.")
-    model_version: str = Field(description="Variant that answered (v1 or v2).")
+    model_version: str = Field(
+        description="Variant that answered (champion or challenger)."
+    )
     prediction: int = Field(description="1 = will churn, 0 = will stay.")
     churn_probability: float = Field(description="Predicted churn probability.")
     will_churn: bool

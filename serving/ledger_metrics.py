@@ -6,19 +6,55 @@ from the one place every worker shares instead of being kept per process.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Any, Protocol
 
+from ab_router.state import ExperimentState
+from ab_router.statistics.experiment import ExperimentSummary
 from serving.metrics import PREFIX, GaugeFamily, render_families
 
-if TYPE_CHECKING:
-    from serving.entry import EntryApp
+
+class GaugeSource(Protocol):
+    """What the gauges read: the state, the summary and the rollback count."""
+
+    def current_state(self) -> ExperimentState: ...
+
+    def quality_summary(self) -> ExperimentSummary: ...
+
+    def canary_rollbacks(self) -> int: ...
 
 
-def ledger_metrics_text(entry: EntryApp) -> str:
-    state = entry.current_state()
+def ledger_metrics_text(
+    source: GaugeSource, model_descriptions: Mapping[str, Mapping[str, Any]]
+) -> str:
+    state = source.current_state()
+    summary = source.quality_summary()
+    name = state.config.name
+    return render_families(
+        [
+            *_state_families(state),
+            _model_family(model_descriptions),
+            GaugeFamily(
+                f"{PREFIX}srm_p_value",
+                "Sample-ratio-mismatch chi-square p-value of the current epoch.",
+                "gauge",
+                (({"experiment": name}, summary.srm.p_value),),
+            ),
+            GaugeFamily(
+                f"{PREFIX}canary_rollbacks_total",
+                "Automatic canary rollbacks recorded in the ledger.",
+                "counter",
+                (({"experiment": name}, float(source.canary_rollbacks())),),
+            ),
+            *_quality_families(name, summary),
+        ]
+    )
+
+
+def _state_families(state: ExperimentState) -> list[GaugeFamily]:
     name = state.config.name
     weights = state.effective_weights
-    families = [
+    return [
         GaugeFamily(
             f"{PREFIX}variant_weight_ratio",
             "Traffic weight in force per variant (0..1).",
@@ -43,60 +79,47 @@ def ledger_metrics_text(entry: EntryApp) -> str:
             "gauge",
             (({"experiment": name, "mode": state.config.mode.value}, 1.0),),
         ),
+    ]
+
+
+def _model_family(descriptions: Mapping[str, Mapping[str, Any]]) -> GaugeFamily:
+    return GaugeFamily(
+        f"{PREFIX}model_info",
+        "Served models.",
+        "gauge",
+        tuple(
+            (
+                {
+                    "variant": variant,
+                    "tag": str(d.get("tag")),
+                    "algorithm": str(d.get("algorithm")),
+                },
+                1.0,
+            )
+            for variant, d in sorted(descriptions.items())
+        ),
+    )
+
+
+def _quality_families(name: str, summary: ExperimentSummary) -> list[GaugeFamily]:
+    quality = summary.quality
+    return [
         GaugeFamily(
-            f"{PREFIX}model_info",
-            "Served models.",
+            f"{PREFIX}{metric}",
+            f"{help_text} Current epoch, fallbacks excluded.",
             "gauge",
             tuple(
                 (
-                    {
-                        "variant": variant,
-                        "tag": str(d.get("tag")),
-                        "algorithm": str(d.get("algorithm")),
-                    },
-                    1.0,
+                    {"experiment": name, "variant": variant},
+                    float(getattr(q, attribute)),
                 )
-                for variant, d in sorted(entry.model_descriptions.items())
+                for variant, q in sorted(quality.items())
+                if q.labelled > 0 or attribute == "labelled"
             ),
-        ),
+        )
+        for metric, attribute, help_text in (
+            ("variant_brier_score", "brier", "Brier score of labelled exposures."),
+            ("variant_roc_auc", "roc_auc", "ROC AUC of labelled exposures."),
+            ("labelled_exposures", "labelled", "Labelled exposures."),
+        )
     ]
-    summary = entry.quality_summary()
-    families.append(
-        GaugeFamily(
-            f"{PREFIX}srm_p_value",
-            "Sample-ratio-mismatch chi-square p-value of the current epoch.",
-            "gauge",
-            (({"experiment": name}, summary.srm.p_value),),
-        )
-    )
-    rollbacks = sum(t.kind == "canary_rollback" for t in entry.ledger.transitions(name))
-    families.append(
-        GaugeFamily(
-            f"{PREFIX}canary_rollbacks_total",
-            "Automatic canary rollbacks recorded in the ledger.",
-            "counter",
-            (({"experiment": name}, float(rollbacks)),),
-        )
-    )
-    quality = summary.quality
-    for metric, attribute, help_text in (
-        ("variant_brier_score", "brier", "Brier score of labelled exposures."),
-        ("variant_roc_auc", "roc_auc", "ROC AUC of labelled exposures."),
-        ("labelled_exposures", "labelled", "Labelled exposures."),
-    ):
-        families.append(
-            GaugeFamily(
-                f"{PREFIX}{metric}",
-                f"{help_text} Current epoch, fallbacks excluded.",
-                "gauge",
-                tuple(
-                    (
-                        {"experiment": name, "variant": variant},
-                        float(getattr(q, attribute)),
-                    )
-                    for variant, q in sorted(quality.items())
-                    if q.labelled > 0 or attribute == "labelled"
-                ),
-            )
-        )
-    return render_families(families)

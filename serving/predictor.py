@@ -1,4 +1,4 @@
-"""The request path: assign, score (with fallback), record, count.
+"""Predictions: assign, score (through the ModelRouter), record, count.
 
 Free of BentoML: the service hands in one async scorer per variant (its model
 service's batchable API), so this runs the same in tests with real models
@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,26 +19,31 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ab_router.assignment import Assignment, assign
-from ab_router.breaker import CircuitBreaker
-from ab_router.errors import LedgerUnavailableError, ModelsUnavailableError
+from ab_router.errors import LedgerUnavailableError
 from ab_router.ledger import Ledger
 from ab_router.records import Exposure, Mode
 from ab_router.state import ExperimentState
 from churn_features.encoding import schema_codes
-from churn_features.schema import EXAMPLE_CUSTOMER, ID_COLUMN
+from churn_features.schema import ID_COLUMN
 from serving.coalescing import CallCoalescer
 from serving.metrics import ServiceMetrics
+from serving.model_router import ModelRouter, Scorer
 from serving.request_ids import new_request_ids
 from serving.settings import EntrySettings
+from serving.state_cache import StateCache
 
 logger = logging.getLogger("churn_ab.predictor")
 
-# One known-good row for readiness probes of a model service.
-PROBE_CODES = np.asarray([schema_codes(EXAMPLE_CUSTOMER)], dtype=np.float64)
+__all__ = ["Prediction", "Predictor", "Scorer"]
 
-# A scorer takes an (n, 19) schema-code matrix and returns an (n, 2) matrix of
-# [churn probability, prediction at the model's decision threshold].
-Scorer = Callable[[NDArray[np.float64]], Awaitable[NDArray[np.float64]]]
+
+@dataclass(frozen=True)
+class _Answered:
+    """What every row of one request shares."""
+
+    state: ExperimentState
+    latency_ms: float
+    created_at: float
 
 
 @dataclass(frozen=True)
@@ -57,38 +62,6 @@ class Prediction:
     assignment_unit: str
 
 
-class StateCache:
-    """The experiment state, re-read when another worker changed it.
-
-    Each worker checks the ledger's version counter at most once per
-    ``refresh_s``, so an admin change reaches every worker within that time.
-    """
-
-    def __init__(
-        self, ledger: Ledger, initial: ExperimentState, refresh_s: float
-    ) -> None:
-        self._ledger = ledger
-        self._state = initial
-        self._refresh_s = refresh_s
-        self._checked_at = time.monotonic()
-
-    def current(self) -> ExperimentState:
-        now = time.monotonic()
-        if now - self._checked_at >= self._refresh_s:
-            self._checked_at = now
-            if self._ledger.state_version(self._state.config.name) != (
-                self._state.version
-            ):
-                self.reload()
-        return self._state
-
-    def reload(self) -> ExperimentState:
-        config = self._state.config
-        self._state = self._ledger.state(config.name, config.known_variants)
-        self._checked_at = time.monotonic()
-        return self._state
-
-
 class Predictor:
     def __init__(
         self,
@@ -101,29 +74,19 @@ class Predictor:
     ) -> None:
         self.ledger = ledger
         self.state = state
-        self.scorers = scorers
-        self.settings = settings
+        self.models = ModelRouter(scorers, settings, metrics)
         self.metrics = metrics
-        self.breakers = {
-            variant: CircuitBreaker(
-                settings.breaker_failures, settings.breaker_cooldown_s
-            )
-            for variant in scorers
-        }
         self._background: set[asyncio.Task[None]] = set()
         # Requests that finish scoring while a commit runs share the next one.
         self._commits: CallCoalescer[Sequence[Exposure], None] = CallCoalescer(
             self._commit_together, max_in_flight=1
         )
 
-    # -- public --------------------------------------------------------------
-
     async def predict(
         self, customers: Sequence[Mapping[str, Any]], started: float
     ) -> list[Prediction]:
         """Answer validated customers; every answer is in the ledger first."""
         state = self.state.current()
-        config = state.config
         weights = state.effective_weights
         assignments = [
             _assign_one(customer.get(ID_COLUMN), state, weights)
@@ -135,15 +98,13 @@ class Predictor:
         groups: dict[str, list[int]] = {}
         for index, assignment in enumerate(assignments):
             groups.setdefault(assignment.variant, []).append(index)
-
         answered = await asyncio.gather(
             *(
-                self._score_with_fallback(variant, codes[indices])
+                self.models.score_with_fallback(variant, codes[indices])
                 for variant, indices in groups.items()
             )
         )
-        now = time.time()
-        latency_ms = (time.perf_counter() - started) * 1000.0
+        shared = _Answered(state, (time.perf_counter() - started) * 1000.0, time.time())
         predictions: list[Prediction | None] = [None] * len(customers)
         exposures: list[Exposure] = []
         request_ids = iter(new_request_ids(len(customers)))
@@ -151,51 +112,33 @@ class Predictor:
             groups.items(), answered, strict=True
         ):
             for row, index in enumerate(indices):
-                probability = float(scores[row, 0])
-                label = int(scores[row, 1])
-                assignment = assignments[index]
-                request_id = next(request_ids)
-                unit_id = customers[index].get(ID_COLUMN)
-                predictions[index] = Prediction(
-                    request_id=request_id,
-                    model_version=variant,
-                    prediction=label,
-                    churn_probability=probability,
-                    will_churn=bool(label),
-                    confidence=probability if label else 1.0 - probability,
-                    latency_ms=latency_ms,
-                    experiment=config.name,
-                    epoch=state.epoch,
-                    assigned_variant=assigned,
-                    fallback=variant != assigned,
-                    assignment_unit=assignment.unit_kind.value,
+                predictions[index], exposure = _answer(
+                    shared,
+                    next(request_ids),
+                    assignments[index],
+                    (assigned, variant),
+                    scores[row],
+                    customers[index].get(ID_COLUMN),
                 )
-                exposures.append(
-                    Exposure(
-                        request_id=request_id,
-                        experiment=config.name,
-                        epoch=state.epoch,
-                        assigned_variant=assigned,
-                        variant=variant,
-                        unit_kind=assignment.unit_kind,
-                        unit_id=unit_id,
-                        mode=config.mode,
-                        churn_probability=probability,
-                        prediction=label,
-                        latency_ms=latency_ms,
-                        created_at=now,
-                        fallback=variant != assigned,
-                    )
-                )
+                exposures.append(exposure)
+        await self._record(exposures, codes, shared)
+        return [p for p in predictions if p is not None]
+
+    async def _record(
+        self,
+        exposures: Sequence[Exposure],
+        codes: NDArray[np.float64],
+        shared: _Answered,
+    ) -> None:
         try:
             await self._commits.submit(exposures)
         except LedgerUnavailableError:
-            self._count_error("ledger")
+            self.models.count_error("ledger")
             raise
-        self._count(exposures, latency_ms / 1000.0)
+        self._count(exposures, shared.latency_ms / 1000.0)
+        config = shared.state.config
         if config.mode is Mode.SHADOW:
             self._shadow(exposures, codes, config.challenger)
-        return [p for p in predictions if p is not None]
 
     async def _commit_together(
         self, requests: Sequence[Sequence[Exposure]]
@@ -212,68 +155,10 @@ class Predictor:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
     async def probe_open_circuits(self) -> None:
-        """Send one trial row to each variant whose cool-down has passed.
-
-        Without it a breaker closes only on a client request, so a worker a
-        load balancer stopped sending to (because it was unready) would stay
-        unready forever after the models came back.
-        """
-        for variant, breaker in self.breakers.items():
-            if not breaker.is_open or not breaker.allow():
-                continue
-            try:
-                await self._score(variant, PROBE_CODES)
-            except Exception:
-                self._breaker_failed(variant, "model_error")
-                continue
-            breaker.record_success()
-            self._set_up(variant, True)
+        await self.models.probe_open_circuits()
 
     def models_up(self) -> dict[str, bool]:
-        return {v: not b.is_open for v, b in self.breakers.items()}
-
-    # -- scoring -------------------------------------------------------------
-
-    async def _score(
-        self, variant: str, codes: NDArray[np.float64]
-    ) -> NDArray[np.float64]:
-        scores = await asyncio.wait_for(
-            self.scorers[variant](codes), timeout=self.settings.model_timeout_s
-        )
-        return np.asarray(scores, dtype=np.float64).reshape(len(codes), 2)
-
-    async def _score_with_fallback(
-        self, assigned: str, codes: NDArray[np.float64]
-    ) -> tuple[str, NDArray[np.float64]]:
-        order = [assigned, *sorted(v for v in self.scorers if v != assigned)]
-        for variant in order:
-            breaker = self.breakers[variant]
-            if not breaker.allow():
-                continue
-            try:
-                scores = await self._score(variant, codes)
-            except TimeoutError:
-                self._breaker_failed(variant, "model_timeout")
-                continue
-            except Exception:
-                logger.exception("model service %s failed", variant)
-                self._breaker_failed(variant, "model_error")
-                continue
-            breaker.record_success()
-            self._set_up(variant, True)
-            return variant, scores
-        raise ModelsUnavailableError(
-            "no model service could answer: "
-            + ", ".join(
-                f"{v} ({'circuit open' if b.is_open else 'failed'})"
-                for v, b in self.breakers.items()
-            )
-        )
-
-    def _breaker_failed(self, variant: str, kind: str) -> None:
-        self.breakers[variant].record_failure()
-        self._count_error(kind)
-        self._set_up(variant, not self.breakers[variant].is_open)
+        return self.models.models_up()
 
     # -- shadow --------------------------------------------------------------
 
@@ -296,17 +181,11 @@ class Predictor:
         challenger: str,
     ) -> None:
         answered = [i for i, e in enumerate(exposures) if e.variant != challenger]
-        if not answered or not self.breakers[challenger].allow():
+        if not answered:
             return
-        try:
-            scores = await self._score(challenger, codes[answered])
-        except Exception:
-            # The champion already answered; a lost shadow score only makes
-            # the paired sample smaller, and it is counted.
-            logger.warning("shadow scoring by %s failed", challenger, exc_info=True)
-            self._breaker_failed(challenger, "model_error")
+        scores = await self.models.score_shadow(challenger, codes[answered])
+        if scores is None:
             return
-        self.breakers[challenger].record_success()
         updates = [
             (exposures[i].request_id, float(scores[row, 0]), int(scores[row, 1]))
             for row, i in enumerate(answered)
@@ -317,7 +196,7 @@ class Predictor:
             )
         except LedgerUnavailableError:
             logger.exception("shadow scores could not be recorded")
-            self._count_error("ledger")
+            self.models.count_error("ledger")
             return
         if self.metrics is not None:
             self.metrics.shadow_scores.labels(exposures[0].experiment, challenger).inc(
@@ -355,14 +234,6 @@ class Predictor:
         for fallback_labels, n in fallbacks.items():
             metrics.fallbacks.labels(*fallback_labels).inc(n)
 
-    def _count_error(self, kind: str) -> None:
-        if self.metrics is not None:
-            self.metrics.errors.labels(kind).inc()
-
-    def _set_up(self, variant: str, up: bool) -> None:
-        if self.metrics is not None:
-            self.metrics.model_up.labels(variant).set(1 if up else 0)
-
 
 def _assign_one(
     unit_id: str | None, state: ExperimentState, weights: Mapping[str, float]
@@ -372,3 +243,47 @@ def _assign_one(
         # The champion answers everything; the assignment's unit is kept.
         return Assignment(state.config.champion, assignment.unit_kind, -1)
     return assignment
+
+
+def _answer(
+    shared: _Answered,
+    request_id: str,
+    assignment: Assignment,
+    variants: tuple[str, str],
+    scores: NDArray[np.float64],
+    unit_id: str | None,
+) -> tuple[Prediction, Exposure]:
+    """One row's answer and its ledger record; ``variants`` is (assigned, used)."""
+    assigned, variant = variants
+    config, epoch = shared.state.config, shared.state.epoch
+    probability, label = float(scores[0]), int(scores[1])
+    prediction = Prediction(
+        request_id=request_id,
+        model_version=variant,
+        prediction=label,
+        churn_probability=probability,
+        will_churn=bool(label),
+        confidence=probability if label else 1.0 - probability,
+        latency_ms=shared.latency_ms,
+        experiment=config.name,
+        epoch=epoch,
+        assigned_variant=assigned,
+        fallback=variant != assigned,
+        assignment_unit=assignment.unit_kind.value,
+    )
+    exposure = Exposure(
+        request_id=request_id,
+        experiment=config.name,
+        epoch=epoch,
+        assigned_variant=assigned,
+        variant=variant,
+        unit_kind=assignment.unit_kind,
+        unit_id=unit_id,
+        mode=config.mode,
+        churn_probability=probability,
+        prediction=label,
+        latency_ms=shared.latency_ms,
+        created_at=shared.created_at,
+        fallback=variant != assigned,
+    )
+    return prediction, exposure

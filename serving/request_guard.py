@@ -13,6 +13,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ab_router.errors import AbRouterError
+from serving.http_errors import (
+    BodyTooLargeError,
+    DuplicateKeyError,
+    ErrorAnswer,
+    UnsupportedMediaTypeError,
+    render_error,
+)
 from serving.metrics import ServiceMetrics
 
 ROUTE_ENDPOINTS = {
@@ -25,24 +33,11 @@ VALIDATION_STATUSES = frozenset({400, 413, 415, 422})
 JSON_TYPES = frozenset({"application/json"})
 
 
-class _Rejected(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
-
-    def body(self) -> bytes:
-        return json.dumps(
-            {"error": {"code": self.code, "message": self.message, "field": self.field}}
-        ).encode()
-
-
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for key, value in pairs:
         if key in seen:
-            raise _Rejected(
-                400, "duplicate_key", f"JSON key {key!r} appears twice", key
-            )
+            raise DuplicateKeyError(f"JSON key {key!r} appears twice", field=key)
         seen[key] = value
     return seen
 
@@ -63,9 +58,9 @@ class RequestGuardMiddleware:
             return
         try:
             body = await self._checked_body(scope, receive)
-        except _Rejected as rejected:
+        except AbRouterError as rejected:
             self._count(endpoint)
-            await _respond(send, rejected)
+            await _respond(send, render_error(rejected))
             return
 
         delivered = False
@@ -93,11 +88,9 @@ class RequestGuardMiddleware:
         if content_type is not None:
             media_type = content_type.decode("latin-1").split(";")[0].strip().lower()
             if media_type not in JSON_TYPES:
-                raise _Rejected(
-                    415,
-                    "unsupported_media_type",
+                raise UnsupportedMediaTypeError(
                     f"Content-Type must be application/json, got {media_type!r}",
-                    "Content-Type",
+                    field="Content-Type",
                 )
         declared = headers.get("content-length")
         if (
@@ -124,19 +117,17 @@ class RequestGuardMiddleware:
         # BentoML's validation, which names the problem.
         try:
             json.loads(body, object_pairs_hook=_no_duplicates)
-        except _Rejected:
+        except DuplicateKeyError:
             raise
         except (ValueError, RecursionError):
             pass
         return body
 
-    def _too_large(self) -> _Rejected:
-        return _Rejected(
-            413,
-            "body_too_large",
+    def _too_large(self) -> BodyTooLargeError:
+        return BodyTooLargeError(
             f"request body exceeds {self.max_body_bytes} bytes "
             "(CHURN_AB_MAX_BODY_BYTES)",
-            "body",
+            field="body",
         )
 
     @staticmethod
@@ -146,16 +137,15 @@ class RequestGuardMiddleware:
         metrics.requests.labels(endpoint, "client_error").inc()
 
 
-async def _respond(send: Any, rejected: _Rejected) -> None:
-    body = rejected.body()
+async def _respond(send: Any, answer: ErrorAnswer) -> None:
     await send(
         {
             "type": "http.response.start",
-            "status": rejected.status,
+            "status": answer.status,
             "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
+                *((k.encode(), v.encode()) for k, v in answer.headers.items()),
+                (b"content-length", str(len(answer.body)).encode()),
             ],
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": answer.body})

@@ -17,11 +17,16 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ab_router.canary import CanaryPolicy
-from ab_router.config import ExperimentConfig, parse_mode
+from ab_router.config import (
+    CHALLENGER,
+    CHAMPION,
+    VARIANTS,
+    ExperimentConfig,
+    parse_mode,
+)
 from ab_router.errors import ConfigError
 from ab_router.statistics.decision import DecisionConfig
 
-VARIANTS = frozenset({"v1", "v2"})
 ENV_PREFIX = "CHURN_AB_"
 
 
@@ -30,9 +35,9 @@ class ModelSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
-    v1_model: str = "churn_v1:latest"
+    v1_model: str = f"churn_{CHAMPION}:latest"
     """Model store tag served as variant v1 (default ``churn_v1:latest``)."""
-    v2_model: str = "churn_v2:latest"
+    v2_model: str = f"churn_{CHALLENGER}:latest"
     """Model store tag served as variant v2 (default ``churn_v2:latest``)."""
     model_workers: int = Field(1, ge=1, le=16)
     """Worker processes per model service (default 1)."""
@@ -43,6 +48,10 @@ class ModelSettings(BaseSettings):
     "overloaded" to a request it expects to exceed this, so it must sit well
     above the model's worst batch time under load (a tight cap turned a busy
     machine's normal slowness into fallbacks)."""
+
+    def tags(self) -> dict[str, str]:
+        """Model store tag of each variant, champion first."""
+        return {CHAMPION: self.v1_model, CHALLENGER: self.v2_model}
 
 
 class EntrySettings(BaseSettings):
@@ -97,17 +106,17 @@ class ExperimentSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
-    experiment: str = "churn-v1-vs-v2"
+    experiment: str = f"churn-{CHAMPION}-vs-{CHALLENGER}"
     """Experiment name; also the ledger key."""
     salt: str = "churn-ab-1"
     """Salt of the sticky hash. Changing it reshuffles every customer."""
-    weights: Annotated[dict[str, float], NoDecode] = {"v1": 0.5, "v2": 0.5}
+    weights: Annotated[dict[str, float], NoDecode] = {CHAMPION: 0.5, CHALLENGER: 0.5}
     """Traffic weights, JSON (``{"v1":0.9,"v2":0.1}``) or ``v1=0.9,v2=0.1``."""
     mode: str = "split"
     """``split``, ``shadow`` or ``canary``."""
-    champion: str = "v1"
+    champion: str = CHAMPION
     """Variant that answers in shadow mode and keeps the rest of a canary."""
-    challenger: str = "v2"
+    challenger: str = CHALLENGER
     """Variant under test."""
     canary_stages: Annotated[tuple[float, ...], NoDecode] = (0.05, 0.25, 0.5, 1.0)
     """Challenger shares of the canary stages, comma-separated."""
@@ -169,7 +178,7 @@ class ExperimentSettings(BaseSettings):
             champion=self.champion,
             challenger=self.challenger,
             canary_stages=tuple(self.canary_stages),
-            known_variants=VARIANTS,
+            known_variants=frozenset(VARIANTS),
         )
 
 

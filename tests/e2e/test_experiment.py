@@ -125,6 +125,18 @@ def test_admin_needs_the_token(server: BentoServer) -> None:
     assert bad.status_code == 422 and "v3" in bad.text
 
 
+def test_an_oversized_admin_body_is_413_and_changes_nothing(
+    server: BentoServer,
+) -> None:
+    before = httpx.get(f"{server.url}/ab-test/transitions").json()
+    body = {"weights": {"v1": 1.0, "v2": 0.0}, "reason": "x" * 70_000}
+    response = httpx.post(f"{server.url}/ab-test/weights", json=body, headers=ADMIN)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "body_too_large"
+    assert response.json()["error"]["field"] == "body"
+    assert httpx.get(f"{server.url}/ab-test/transitions").json() == before
+
+
 def test_weights_changed_at_runtime_reach_every_worker(server: BentoServer) -> None:
     before = stats(server)
     response = httpx.post(

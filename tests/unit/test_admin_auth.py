@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from pydantic import SecretStr
 
 from ab_router.errors import AdminDisabledError, UnauthorizedError
-from serving.entry import EntryApp
-from serving.settings import load_settings
+from serving.admin_auth import BearerAuth
 
 
-def entry(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, token: str | None
-) -> EntryApp:
-    monkeypatch.setenv("CHURN_AB_LEDGER_PATH", str(tmp_path / "ledger.sqlite3"))
-    if token is None:
-        monkeypatch.delenv("CHURN_AB_ADMIN_TOKEN", raising=False)
-    else:
-        monkeypatch.setenv("CHURN_AB_ADMIN_TOKEN", token)
-    return EntryApp(load_settings(), scorers={}, model_descriptions={})
-
-
-def test_no_token_configured_refuses_every_caller(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    app = entry(monkeypatch, tmp_path, None)
+def test_no_token_configured_refuses_every_caller() -> None:
+    auth = BearerAuth(None)
     for header in (None, "Bearer ", "Bearer anything"):
         with pytest.raises(AdminDisabledError) as info:
-            app.authorize(header)
+            auth.authorize(header)
         assert info.value.status == 403
         assert "CHURN_AB_ADMIN_TOKEN" in info.value.message
 
@@ -36,18 +21,13 @@ def test_no_token_configured_refuses_every_caller(
 @pytest.mark.parametrize(
     "header", [None, "", "Bearer", "Bearer wrong", "Basic s3cret", "bearer s3cret!"]
 )
-def test_wrong_or_missing_token_is_401(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, header: str | None
-) -> None:
-    app = entry(monkeypatch, tmp_path, "s3cret")
+def test_wrong_or_missing_token_is_401(header: str | None) -> None:
     with pytest.raises(UnauthorizedError) as info:
-        app.authorize(header)
+        BearerAuth(SecretStr("s3cret")).authorize(header)
     assert info.value.status == 401 and info.value.field == "Authorization"
 
 
-def test_right_token_is_accepted(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    app = entry(monkeypatch, tmp_path, "s3cret")
-    assert app.authorize("Bearer s3cret") == "admin"
-    assert app.authorize("bearer s3cret") == "admin"  # the scheme is case-blind
+def test_right_token_is_accepted() -> None:
+    auth = BearerAuth(SecretStr("s3cret"))
+    assert auth.authorize("Bearer s3cret") == "admin"
+    assert auth.authorize("bearer s3cret") == "admin"  # the scheme is case-blind

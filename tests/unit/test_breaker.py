@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ab_router.breaker import CircuitBreaker
+from serving.breaker import CircuitBreaker
 
 
 class Clock:

@@ -1,6 +1,6 @@
 """Proposed fast paths give scikit-learn's probabilities on every sample row.
 
-``serving/flat_trees.py`` scores the fitted tree ensembles with
+``serving/model_runtime/flat_trees.py`` scores the fitted tree ensembles with
 numpy gathers instead of scikit-learn's per-tree calls; it may only replace
 them if it is exact (|Δp| ≤ 1e-6 here, ~1e-16 in practice) on every row of
 the shared sample, through both its own path and its large-batch fallback.
@@ -18,7 +18,7 @@ from benchmarks.customers import make_customers
 from churn_features.customer import Customer
 from churn_features.encoding import MODEL_STEP, FastEncoder, records_to_codes
 from churn_features.schema import FEATURE_ORDER, TARGET_COLUMN
-from serving.flat_trees import FlatTreeEnsemble
+from serving.model_runtime.flat_trees import FlatTreeEnsemble
 from training.data import load_training_data
 from training.sample import find_sample_csv
 from training.train import TrainingReport, train_and_save

@@ -38,7 +38,7 @@ def test_concurrent_requests_are_all_recorded_in_fewer_commits(
 
     async def run() -> list[str]:
         answers = await asyncio.gather(
-            *(app.predict_one(c, time.perf_counter()) for c in customers)
+            *(app.requests.predict_one(c, time.perf_counter()) for c in customers)
         )
         return [a.request_id for a in answers]
 
@@ -62,7 +62,7 @@ def test_a_failed_commit_fails_every_request_it_carried(
 
     async def run() -> list[object]:
         return await asyncio.gather(
-            *(app.predict_one(c, time.perf_counter()) for c in customers),
+            *(app.requests.predict_one(c, time.perf_counter()) for c in customers),
             return_exceptions=True,
         )
 

@@ -68,12 +68,12 @@ def test_snapshot_memory_does_not_grow_with_unlabelled_traffic(
     path = tmp_path / "ledger.sqlite3"
     monkeypatch.setenv("CHURN_AB_LEDGER_PATH", str(path))
     app = EntryApp(load_settings(), scorers={}, model_descriptions={})
-    state = app.current_state()
+    state = app.statistics.current_state()
     name, epoch = state.config.name, state.epoch
     _fill(path, name, epoch)
 
-    bounded = _peak_bytes(app.quality_summary)
-    stats = app._snapshot().stats
+    bounded = _peak_bytes(app.statistics.quality_summary)
+    stats = app.statistics.snapshot().stats
     assert stats["total_requests"] == EXPOSURES
     labels = sum(v["labelled"] for v in stats["variants"].values())
     assert 0.5 * LABELLED_SHARE * EXPOSURES < labels < 2 * LABELLED_SHARE * EXPOSURES

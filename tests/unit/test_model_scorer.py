@@ -8,8 +8,8 @@ import pytest
 
 from churn_features.encoding import records_to_codes
 from churn_features.schema import FEATURE_ORDER
-from serving.flat_trees import FlatTreeEnsemble
-from serving.model_scorer import ModelScorer
+from serving.model_runtime.flat_trees import FlatTreeEnsemble
+from serving.model_runtime.scorer import ModelScorer
 from training.data import load_training_data
 from training.sample import find_sample_csv
 from training.train import TrainingReport, train_and_save

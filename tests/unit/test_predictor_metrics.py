@@ -55,7 +55,7 @@ def test_batch_counts_match_answers_and_ledger(
         for v in variants
     }
 
-    response = asyncio.run(app.predict_batch(customers, time.perf_counter()))
+    response = asyncio.run(app.requests.predict_batch(customers, time.perf_counter()))
 
     answered = [p.model_version for p in response.predictions]
     churners = [p.model_version for p in response.predictions if p.prediction == 1]

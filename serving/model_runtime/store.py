@@ -7,7 +7,7 @@ from typing import Any
 
 import bentoml
 
-from serving.model_scorer import DEFAULT_THRESHOLD, ModelScorer
+from serving.model_runtime.scorer import DEFAULT_THRESHOLD, ModelScorer
 from serving.settings import SettingsError
 
 TRAIN_HINT = "train them with: python -m training --data PATH (or make train)"

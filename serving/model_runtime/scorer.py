@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from sklearn.pipeline import Pipeline
 
 from churn_features.encoding import MODEL_STEP, FastEncoder
-from serving.flat_trees import FlatTreeEnsemble
+from serving.model_runtime.flat_trees import FlatTreeEnsemble
 
 DEFAULT_THRESHOLD = 0.5
 

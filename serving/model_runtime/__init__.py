@@ -1,0 +1,1 @@
+"""The model runtime: loading a trained model and scoring schema-code rows."""
