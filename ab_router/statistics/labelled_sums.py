@@ -37,6 +37,14 @@ coarse joint histogram (64 × 64 bins by label) for the covariance of the two
 models' placements that the paired DeLong variance needs; a full-resolution
 joint histogram would cost 4 096² counts.
 
+Storage: the ledger's rollup tables use the column names of
+:data:`LABELLED_SUMS_COLUMNS`, :data:`PAIRED_SUMS_COLUMNS` and the sparse
+bin rows (:data:`SCORE_BIN_COLUMNS`, :data:`JOINT_BIN_COLUMNS`);
+``columns()`` / ``bin_rows()`` give the values to add, ``from_columns``
+reads them back. Every sum negates, so a changed label's old contribution
+is subtracted (``new − old``), and ``agrees_with`` compares a rollup with a
+recomputation (counts exact, float sums within :data:`SUM_TOLERANCE`).
+
 The anytime-valid decision reads the same sums:
 :meth:`LabelledSums.brier_difference` / :meth:`PairedSums.brier_difference`
 give the :class:`~.running.RunningDifference` the summary feeds to
@@ -84,6 +92,9 @@ LABELLED_SUMS_COLUMNS = (
     "brier_sum", "brier_sum_sq", "logloss_sum", "logloss_sum_sq",
     "tp", "fp", "tn", "fn",
 )  # fmt: skip
+#: Relative (and, near 0, absolute) tolerance on float sums when rollups are
+#: compared with a recomputation; counts must match exactly.
+SUM_TOLERANCE = 1e-9
 #: Columns of a sparse score-bin row: label (0/1), bin in [0, bins), count.
 SCORE_BIN_COLUMNS = ("label", "bin", "count")
 #: Scalar columns of shadow-mode paired sums (:meth:`PairedSums.columns`):
@@ -104,6 +115,17 @@ def score_bins(scores: ArrayLike, bins: int = SCORE_BINS) -> NDArray[np.intp]:
     """Bin index of each score; 1.0 falls in the last bin."""
     p = np.asarray(scores, dtype=float)
     return np.clip((p * bins).astype(np.intp), 0, bins - 1)
+
+
+def _columns_agree(
+    mine: Sequence[int | float], theirs: Sequence[int | float], tol: float
+) -> bool:
+    return all(
+        a == b
+        if isinstance(a, int) and isinstance(b, int)
+        else math.isclose(a, b, rel_tol=tol, abs_tol=tol)
+        for a, b in zip(mine, theirs, strict=True)
+    )
 
 
 def _check_bins(index: NDArray[np.int64], bins: int) -> None:
@@ -322,6 +344,15 @@ class LabelledSums:
             b.sum, b.sum_squares, ll.sum, ll.sum_squares, c.tp, c.fp, c.tn, c.fn,
         )  # fmt: skip
 
+    def agrees_with(self, other: LabelledSums, *, tol: float = SUM_TOLERANCE) -> bool:
+        """Counts and bins equal, float sums within ``tol`` (relative, and
+        absolute near 0): what ``rollups --verify`` checks, because sums
+        built label by label, with relabels subtracted, differ from a
+        recomputation in the last bits."""
+        return self.scores == other.scores and _columns_agree(
+            self.columns(), other.columns(), tol
+        )
+
     @classmethod
     def from_columns(
         cls,
@@ -502,6 +533,16 @@ class PairedSums:
             d.sum, d.sum_squares, ll.sum, ll.sum_squares,
             self.only_challenger_correct, self.only_champion_correct,
         )  # fmt: skip
+
+    def agrees_with(self, other: PairedSums, *, tol: float = SUM_TOLERANCE) -> bool:
+        """As :meth:`LabelledSums.agrees_with`, joint histogram included."""
+        return (
+            self.champion.scores == other.champion.scores
+            and self.challenger.scores == other.challenger.scores
+            and np.array_equal(self.joint_positive, other.joint_positive)
+            and np.array_equal(self.joint_negative, other.joint_negative)
+            and _columns_agree(self.columns(), other.columns(), tol)
+        )
 
     def joint_rows(self) -> list[tuple[int, int, int, int]]:
         """Sparse ``(label, champion bin, challenger bin, count)`` rows."""

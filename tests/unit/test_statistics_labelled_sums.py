@@ -8,6 +8,7 @@ bin indices, and direct numpy means.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from ab_router.statistics import (
+    ConfusionSummary,
     MomentSummary,
     auc_with_variance,
     delong_paired,
@@ -309,3 +311,32 @@ def test_identical_models_have_zero_paired_auc_variance() -> None:
     p1, _, y = _paired(18, (0.5, 0.7))
     s = PairedSums.from_arrays(p1, p1, y, p1 >= 0.5, p1 >= 0.5)
     assert s.auc_difference() == (0.0, 0.0)
+
+
+def test_agreement_is_exact_on_counts_and_tolerant_on_float_sums() -> None:
+    p, y = _scores(np.random.default_rng(19), 400, 1.0, 2.8)
+    pred = p >= 0.4
+    whole = LabelledSums.from_arrays(p, y, pred)
+    one_by_one = LabelledSums.empty()
+    for i in range(400):
+        one_by_one = one_by_one + LabelledSums.from_arrays(
+            p[i : i + 1], y[i : i + 1], pred[i : i + 1]
+        )
+    assert one_by_one.agrees_with(whole)
+    nudged = replace(whole, sum_p=whole.sum_p * (1 + 1e-6))
+    assert not nudged.agrees_with(whole)
+    extra = replace(whole, confusion=whole.confusion + ConfusionSummary(tp=1))
+    assert not extra.agrees_with(whole)
+    moved = LabelledSums.from_arrays(np.r_[p[:-1], 0.999], y, pred)
+    assert not moved.agrees_with(whole)
+    p1, p2, yy = _paired(20, (0.5, 0.7), n=500)
+    s = PairedSums.from_arrays(p1, p2, yy, p1 >= 0.5, p2 >= 0.5)
+    halves = PairedSums.from_arrays(
+        p1[:250], p2[:250], yy[:250], p1[:250] >= 0.5, p2[:250] >= 0.5
+    ) + PairedSums.from_arrays(
+        p1[250:], p2[250:], yy[250:], p1[250:] >= 0.5, p2[250:] >= 0.5
+    )
+    assert halves.agrees_with(s)
+    assert not replace(
+        s, only_champion_correct=s.only_champion_correct + 1
+    ).agrees_with(s)
