@@ -34,9 +34,9 @@ from serving.entry import EntryApp
 from serving.http_errors import install_error_handler, json_errors
 from serving.ledger_metrics import ledger_metrics_text
 from serving.metrics import ModelServiceMetrics, ServiceMetrics
-from serving.model_calls import remote_scorer
-from serving.model_runtime.scorer import ModelScorer
+from serving.model_calls import remote_bulk_scorer, remote_scorer
 from serving.model_runtime.store import describe_model, load_scorer, require_models
+from serving.model_runtime.variant_model import VariantModel
 from serving.request_guard import RequestGuardMiddleware
 from serving.settings import (
     load_settings,
@@ -60,14 +60,19 @@ _BATCHING = {
 
 
 class _ModelService:
-    """Scores schema-code rows for one variant, in adaptive batches."""
+    """Scores schema-code rows for one variant: online rows in adaptive
+    batches, ``/predict_batch`` rows through their own API."""
 
     variant: str
     model_ref: BentoModel
 
     def __init__(self) -> None:
-        self.scorer: ModelScorer = load_scorer(self.model_ref)
-        self.metrics = ModelServiceMetrics.create()
+        self.model = VariantModel(
+            self.variant,
+            load_scorer(self.model_ref),
+            chunk_rows=settings.models.batch_chunk_rows,
+            metrics=ModelServiceMetrics.create(),
+        )
 
     # Declaring the media type BentoML would infer saves it rebuilding the
     # output's JSON schema for every response: 9-15% of a model worker's CPU.
@@ -75,13 +80,16 @@ class _ModelService:
     def score(
         self, codes: np.ndarray
     ) -> Annotated[np.ndarray, ContentType("application/json")]:
-        started = time.perf_counter()
-        scores = self.scorer.score(codes)
-        self.metrics.batch_size.labels(self.variant).observe(len(codes))
-        self.metrics.inference_seconds.labels(self.variant).observe(
-            time.perf_counter() - started
-        )
-        return scores
+        return self.model.score(codes)
+
+    # Not batchable: rows that arrive as a batch must not teach the dispatcher
+    # of ``score`` to hold single requests back (#17). ``async`` so it does
+    # not take the worker's one thread that ``score`` runs in.
+    @bentoml.api
+    async def score_batch(
+        self, codes: np.ndarray
+    ) -> Annotated[np.ndarray, ContentType("application/json")]:
+        return await self.model.score_batch(codes)
 
 
 @bentoml.service(
@@ -136,6 +144,10 @@ class ChurnAB:
             scorers={
                 CHAMPION: remote_scorer(self.v1, settings.entry),
                 CHALLENGER: remote_scorer(self.v2, settings.entry),
+            },
+            bulk_scorers={
+                CHAMPION: remote_bulk_scorer(self.v1),
+                CHALLENGER: remote_bulk_scorer(self.v2),
             },
             model_descriptions={v: describe_model(t) for v, t in tags.items()},
             metrics=ServiceMetrics.create(),

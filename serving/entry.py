@@ -46,6 +46,7 @@ class EntryApp:
         model_descriptions: Mapping[str, Mapping[str, Any]],
         *,
         metrics: ServiceMetrics | None = None,
+        bulk_scorers: Mapping[str, Scorer] | None = None,
     ) -> None:
         self.settings = settings
         self.model_descriptions = dict(model_descriptions)
@@ -58,6 +59,7 @@ class EntryApp:
             scorers=scorers,
             settings=settings.entry,
             metrics=metrics,
+            bulk_scorers=bulk_scorers,
         )
         experiment = settings.experiment_settings
         self.statistics = LiveStatistics(

@@ -48,6 +48,11 @@ class ModelSettings(BaseSettings):
     "overloaded" to a request it expects to exceed this, so it must sit well
     above the model's worst batch time under load (a tight cap turned a busy
     machine's normal slowness into fallbacks)."""
+    batch_chunk_rows: int = Field(1000, ge=1, le=100_000)
+    """Rows a model scores at a time for ``/predict_batch`` (default 1000).
+    Bulk rows bypass the adaptive-batching queue (#17) and are scored chunk by
+    chunk, letting online requests in between chunks: a chunk's time is the
+    longest a bulk job can hold an online request back (docs/performance.md)."""
 
     def tags(self) -> dict[str, str]:
         """Model store tag of each variant, champion first."""
