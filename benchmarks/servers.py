@@ -131,8 +131,6 @@ def start_bento(
         "CHURN_AB_LEDGER_PATH": str(workdir / f"{name}-ledger.sqlite3"),
         **(env or {}),
     }
-    if "CHURN_BENCH_TWEAKS" in server_env:
-        target = "benchmarks.tuned_service:ChurnAB"
     command = [str(VENV_BIN / "bentoml"), "serve", target]
     command += ["--host", "127.0.0.1", "--port", str(port)]
     settings = " ".join(f"{k}={v}" for k, v in (env or {}).items())
