@@ -4,9 +4,11 @@
 loopback port, drives it with ``wrk`` POSTing rotating realistic customers at
 each concurrency, interleaving servers (A, B, C, A, B, C, ...) so load from
 other work on the machine spreads over all of them, then posts 10,000
-customers to ``/predict_batch``. It prints one table and writes it, with the
-machine description and raw numbers, to ``benchmarks/results/<stamp>.md``
-and ``.json``.
+customers to ``/predict_batch``. Between the two, churn-ab runs the mixed
+scenario of ``benchmarks.mixed`` (``/predict`` alone, while batch jobs run,
+and right after a burst of batch rows; issue #17). It prints one table and
+writes it, with the machine description and raw numbers, to
+``benchmarks/results/<stamp>.md`` and ``.json``.
 
 Extra Bento configurations join the same interleaving with ``--variant
 NAME:KEY=VALUE,KEY=VALUE`` (environment for ``bentoml serve``: settings, a
@@ -35,6 +37,7 @@ import httpx
 
 from benchmarks.customers import make_customers
 from benchmarks.machine import CpuMeter, describe, describe_markdown
+from benchmarks.mixed import check_mixed, render_mixed, run_mixed
 from benchmarks.procs import pss_mb, rss_mb
 from benchmarks.servers import REPO_ROOT, Server, start_bento, start_uvicorn
 
@@ -70,6 +73,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:K=V,..")
     parser.add_argument("--batch-rows", type=int, default=10_000)
     parser.add_argument("--batch-repeats", type=int, default=3)
+    parser.add_argument(
+        "--mixed",
+        default="bento",
+        help="servers that run the mixed online/batch scenario ('' for none)",
+    )
+    parser.add_argument(
+        "--burst-rows", type=int, default=200_000, help="batch rows before 'after'"
+    )
     parser.add_argument("--bodies", type=int, default=2_000, help="distinct customers")
     parser.add_argument("--bentoml-home", type=Path, default=DEFAULT_HOME)
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -370,6 +381,15 @@ def render(report: dict[str, Any]) -> str:
             f"| {m['idle_pss_mb']:.0f} | {peak_rss:.0f} | {peak_pss:.0f} "
             f"| {m.get('idle_cpu_share', 0.0):.1%} |"
         )
+    if report.get("mixed"):
+        lines += [
+            "",
+            "Mixed scenario (issue #17): `/predict` alone, while `/predict_batch` "
+            f"jobs of {report['settings']['batch_rows']:,} rows run back to back, "
+            f"and right after {report['settings']['burst_rows']:,} batch rows:",
+            "",
+            *render_mixed(report["mixed"]),
+        ]
     lines += ["", "Targets (reported, not asserted):", ""]
     lines += [f"- {t}" for t in report["targets"]]
     if report.get("profiles"):
@@ -426,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     batch_runs: list[dict[str, Any]] = []
     memory: dict[str, dict[str, float]] = {}
+    mixed: dict[str, dict[str, Any]] = {}
     profiles: list[str] = []
     try:
         for target in targets:
@@ -470,6 +491,19 @@ def main(argv: list[str] | None = None) -> int:
                         f"load1 {run['load1_at_start']:.1f}",
                         flush=True,
                     )
+        for name in [n.strip() for n in args.mixed.split(",") if n.strip()]:
+            if name not in servers:
+                continue
+            print(f"mixed scenario on {name} ...", flush=True)
+            mixed[name] = run_mixed(
+                servers[name],
+                lambda server, c: measure_run(server, bodies, c, args.duration),
+                concurrency,
+                batch_body.encode(),
+                args.batch_rows,
+                args.burst_rows,
+            )
+            print("\n".join(render_mixed({name: mixed[name]})), flush=True)
         for _ in range(args.batch_repeats + 1 if args.batch_repeats else 0):
             for server in servers.values():
                 batch_runs.append(
@@ -506,17 +540,19 @@ def main(argv: list[str] | None = None) -> int:
             "bodies": args.bodies,
             "batch_rows": args.batch_rows,
             "batch_repeats": args.batch_repeats,
+            "burst_rows": args.burst_rows,
         },
         "servers": list(servers),
         "descriptions": {n: s.description for n, s in servers.items()},
         "summary": summary,
         "batch": batch,
         "memory": memory,
+        "mixed": mixed,
         "runs": runs,
         "batch_runs": batch_runs,
         "profiles": profiles,
     }
-    report["targets"] = check_targets(report)
+    report["targets"] = check_targets(report) + check_mixed(mixed, batch)
     markdown = render(report)
     args.out.mkdir(parents=True, exist_ok=True)
     base = args.out / (stamp + (f"-{args.label}" if args.label else ""))
