@@ -34,11 +34,12 @@ from serving.entry import EntryApp
 from serving.http_errors import install_error_handler, json_errors
 from serving.ledger_metrics import ledger_metrics_text
 from serving.metrics import ModelServiceMetrics, ServiceMetrics
-from serving.model_calls import remote_bulk_scorer, remote_scorer
 from serving.model_runtime.store import describe_model, load_scorer, require_models
 from serving.model_runtime.variant_model import VariantModel
+from serving.placement import Scorers, inline_scorers, remote_scorers
 from serving.request_guard import RequestGuardMiddleware
 from serving.settings import (
+    Placement,
     load_settings,
     observability_config,
     require_ledger_location,
@@ -134,26 +135,33 @@ install_error_handler(http)
 class ChurnAB:
     """Entry service: validates, routes by experiment, records, answers."""
 
-    v1 = bentoml.depends(ChurnV1Model)
-    v2 = bentoml.depends(ChurnV2Model)
+    # Both placements reference both models here; only ``inline`` loads them.
+    v1_model = BentoModel(settings.models.tags()[CHAMPION])
+    v2_model = BentoModel(settings.models.tags()[CHALLENGER])
+    # BentoML starts a worker pool for every dependency declared on the class,
+    # so the inline placement declares none and no model pools start.
+    if settings.models.model_placement is Placement.SERVICES:
+        v1 = bentoml.depends(ChurnV1Model)
+        v2 = bentoml.depends(ChurnV2Model)
 
     def __init__(self) -> None:
         tags = settings.models.tags()
+        scorers = self._scorers()
         self.entry = EntryApp(
             settings,
-            scorers={
-                CHAMPION: remote_scorer(self.v1, settings.entry),
-                CHALLENGER: remote_scorer(self.v2, settings.entry),
-            },
-            bulk_scorers={
-                CHAMPION: remote_bulk_scorer(self.v1),
-                CHALLENGER: remote_bulk_scorer(self.v2),
-            },
+            scorers=scorers.online,
+            bulk_scorers=scorers.bulk,
             model_descriptions={v: describe_model(t) for v, t in tags.items()},
             metrics=ServiceMetrics.create(),
         )
         self.requests = self.entry.requests
         self.statistics = self.entry.statistics
+
+    def _scorers(self) -> Scorers:
+        if settings.models.model_placement is Placement.INLINE:
+            refs = {CHAMPION: self.v1_model, CHALLENGER: self.v2_model}
+            return inline_scorers(refs, settings.models)
+        return remote_scorers({CHAMPION: self.v1, CHALLENGER: self.v2}, settings.entry)
 
     @bentoml.api(route="/predict", input_spec=Customer)
     @json_errors

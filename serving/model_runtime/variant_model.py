@@ -7,12 +7,17 @@ not pass through that dispatcher, whose learned wait they inflate for minutes
 (issue #17, docs/performance.md). They are scored in chunks, handing the
 event loop back between chunks so online requests are not held behind a
 whole 10,000-row batch.
+
+In the ``inline`` placement the entry worker scores itself, on one thread per
+model (``executor``): a model that hangs then holds only its thread, and the
+caller's timeout still fires on the event loop, so the other variant answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import Executor
 from typing import Protocol
 
 import numpy as np
@@ -38,6 +43,7 @@ class VariantModel:
         *,
         chunk_rows: int,
         metrics: ModelServiceMetrics | None = None,
+        executor: Executor | None = None,
     ) -> None:
         if chunk_rows < 1:
             raise ValueError("chunk_rows must be at least 1")
@@ -45,6 +51,7 @@ class VariantModel:
         self.scorer = scorer
         self.chunk_rows = chunk_rows
         self.metrics = metrics
+        self.executor = executor
         if metrics is not None:
             for api in (ONLINE_API, BULK_API):
                 metrics.rows.labels(variant, api)  # exported at 0 from the start
@@ -62,13 +69,27 @@ class VariantModel:
             metrics.rows.labels(self.variant, ONLINE_API).inc(len(codes))
         return scores
 
+    async def score_on_thread(self, codes: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``score`` on the model's own thread (requires an ``executor``)."""
+        if self.executor is None:
+            raise RuntimeError(f"{self.variant}: no executor to score on")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self.score, codes)
+
     async def score_batch(self, codes: NDArray[np.float64]) -> NDArray[np.float64]:
         """Scores of bulk rows, ``chunk_rows`` at a time, yielding in between."""
         parts = []
+        loop = asyncio.get_running_loop()
         for start in range(0, len(codes), self.chunk_rows):
+            chunk = codes[start : start + self.chunk_rows]
+            if self.executor is not None:
+                parts.append(
+                    await loop.run_in_executor(self.executor, self.scorer.score, chunk)
+                )
+                continue
             if start:
                 await asyncio.sleep(0)  # let waiting online requests run
-            parts.append(self.scorer.score(codes[start : start + self.chunk_rows]))
+            parts.append(self.scorer.score(chunk))
         if self.metrics is not None:
             self.metrics.rows.labels(self.variant, BULK_API).inc(len(codes))
         if not parts:
