@@ -160,7 +160,7 @@ class ChurnAB:
     def _scorers(self) -> Scorers:
         if settings.models.model_placement is Placement.INLINE:
             refs = {CHAMPION: self.v1_model, CHALLENGER: self.v2_model}
-            return inline_scorers(refs, settings.models)
+            return inline_scorers(refs, settings.models, settings.entry)
         return remote_scorers({CHAMPION: self.v1, CHALLENGER: self.v2}, settings.entry)
 
     @bentoml.api(route="/predict", input_spec=Customer)

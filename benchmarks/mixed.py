@@ -27,6 +27,7 @@ PHASES = ("alone", "during", "after")
 AFTER_P50_RATIO = 1.2  # c=1 p50 right after the burst / alone
 DURING_P99_RATIO = 2.0  # c=16 p99 while a batch job runs / alone
 BATCH_US_PER_ROW = 45.6  # /predict_batch, no worse than before the fix
+BASELINE = "baseline"  # the code before the fix, when the run serves it
 
 WrkRun = Callable[[Server, int], dict[str, Any]]
 
@@ -176,11 +177,21 @@ def check_mixed(
             f"{name}: mixed scenario non-2xx {errors} /predict, {failed} "
             f"/predict_batch (target 0): {verdict}"
         )
-        if name in batch:
-            us = batch[name]["us_per_row"]
-            out.append(
-                f"{name}: /predict_batch {us:.1f} µs/row (target ≤ "
-                f"{BATCH_US_PER_ROW}, #17): "
-                + ("met" if us <= BATCH_US_PER_ROW else "NOT met")
-            )
+        if name in batch and name != BASELINE:
+            out.append(_batch_target(name, batch))
     return out
+
+
+def _batch_target(name: str, batch: dict[str, dict[str, Any]]) -> str:
+    """µs/row no worse than before the fix: than the baseline of the same run
+    when there is one (the issue's 45.6 was a quiet machine's), else 45.6."""
+    us = batch[name]["us_per_row"]
+    if BASELINE in batch:
+        limit, against = batch[BASELINE]["us_per_row"], "the baseline's"
+    else:
+        limit, against = BATCH_US_PER_ROW, "the issue's"
+    verdict = "met" if us <= limit else "NOT met"
+    return (
+        f"{name}: /predict_batch {us:.1f} µs/row (target ≤ {limit:.1f}, "
+        f"{against}, #17): {verdict}"
+    )

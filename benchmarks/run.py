@@ -38,6 +38,7 @@ import httpx
 from benchmarks.customers import make_customers
 from benchmarks.machine import CpuMeter, describe, describe_markdown
 from benchmarks.mixed import check_mixed, render_mixed, run_mixed
+from benchmarks.placement_targets import check_placements
 from benchmarks.procs import pss_mb, rss_mb
 from benchmarks.servers import REPO_ROOT, Server, start_bento, start_uvicorn
 
@@ -45,18 +46,14 @@ LUA = REPO_ROOT / "benchmarks" / "wrk_post.lua"
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 DEFAULT_HOME = Path(os.environ.get("BENTOML_HOME", "/tmp/bench-bentoml"))
 SAMPLE = REPO_ROOT.parent / "shared" / "data" / "telco-customer-churn.sample.csv"
-
-# The targets the issue set; reported, never asserted.
-TARGET_RATIO_TO_BARE = 0.5
-TARGET_P50_MS = 1.5
-TARGET_P99_MS = 5.0
-TARGET_BATCH_US_PER_ROW = 20.0
+INLINE = {"CHURN_AB_MODEL_PLACEMENT": "inline"}
 
 
 @dataclass
 class Target:
     name: str
     start: Callable[[], Server]
+    placement: str | None = None  # CHURN_AB_MODEL_PLACEMENT of a churn-ab server
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -67,15 +64,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3.0, help="s of warm-up")
     parser.add_argument(
         "--targets",
-        default="bento,echo-hop,echo,bare,original",
+        default="bento,bento-inline,echo-hop,echo,bare,original",
         help="which standard servers",
     )
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:K=V,..")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of churn-ab, served as 'baseline' in the same run",
+    )
     parser.add_argument("--batch-rows", type=int, default=10_000)
     parser.add_argument("--batch-repeats", type=int, default=3)
     parser.add_argument(
         "--mixed",
-        default="bento",
+        default="bento,bento-inline,baseline",
         help="servers that run the mixed online/batch scenario ('' for none)",
     )
     parser.add_argument(
@@ -121,7 +123,14 @@ def ensure_models(home: Path) -> None:
 def build_targets(args: argparse.Namespace, workdir: Path) -> list[Target]:
     home = args.bentoml_home
     standard = {
-        "bento": Target("bento", lambda: start_bento("bento", home, workdir)),
+        "bento": Target(
+            "bento", lambda: start_bento("bento", home, workdir), "services"
+        ),
+        "bento-inline": Target(
+            "bento-inline",
+            lambda: start_bento("bento-inline", home, workdir, env=INLINE),
+            "inline",
+        ),
         "bare": Target(
             "bare",
             lambda: start_uvicorn(
@@ -157,6 +166,14 @@ def build_targets(args: argparse.Namespace, workdir: Path) -> list[Target]:
     if unknown:
         raise SystemExit(f"--targets: unknown {sorted(unknown)}")
     targets = [standard[t] for t in chosen]
+    if args.baseline is not None:
+        root = args.baseline.resolve()
+        targets.append(
+            Target(
+                "baseline",
+                functools.partial(start_bento, "baseline", home, workdir, root=root),
+            )
+        )
     for spec in args.variant:
         name, _, settings = spec.partition(":")
         env = dict(item.split("=", 1) for item in settings.split(",") if item)
@@ -164,6 +181,7 @@ def build_targets(args: argparse.Namespace, workdir: Path) -> list[Target]:
             Target(
                 name,
                 functools.partial(start_bento, name, home, workdir, env=env),
+                env.get("CHURN_AB_MODEL_PLACEMENT", "services"),
             )
         )
     return targets
@@ -397,38 +415,6 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def check_targets(report: dict[str, Any]) -> list[str]:
-    s = report["summary"]
-    out = []
-    for name in report["servers"]:
-        if name in ("bare", "original"):
-            continue
-        hi, lo = s.get(f"{name}@16"), s.get(f"{name}@1")
-        bare = s.get("bare@16")
-        if hi and bare:
-            ratio = hi["rps"] / bare["rps"]
-            verdict = "met" if ratio >= TARGET_RATIO_TO_BARE else "NOT met"
-            out.append(
-                f"{name}: c=16 throughput {ratio:.2f}× bare "
-                f"(target ≥ {TARGET_RATIO_TO_BARE}×): {verdict}"
-            )
-        if lo:
-            ok = lo["p50_ms"] <= TARGET_P50_MS and lo["p99_ms"] <= TARGET_P99_MS
-            out.append(
-                f"{name}: c=1 p50 {lo['p50_ms']:.2f} ms (≤ {TARGET_P50_MS}), "
-                f"p99 {lo['p99_ms']:.2f} ms (≤ {TARGET_P99_MS}): "
-                + ("met" if ok else "NOT met")
-            )
-        batch = report["batch"].get(name)
-        if batch:
-            ok = batch["us_per_row"] <= TARGET_BATCH_US_PER_ROW
-            out.append(
-                f"{name}: /predict_batch {batch['us_per_row']:.1f} µs/row "
-                f"(≤ {TARGET_BATCH_US_PER_ROW}): " + ("met" if ok else "NOT met")
-            )
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     concurrency = [int(c) for c in args.concurrency.split(",")]
@@ -543,6 +529,11 @@ def main(argv: list[str] | None = None) -> int:
             "burst_rows": args.burst_rows,
         },
         "servers": list(servers),
+        "placements": {
+            t.name: t.placement
+            for t in targets
+            if t.placement is not None and t.name in servers
+        },
         "descriptions": {n: s.description for n, s in servers.items()},
         "summary": summary,
         "batch": batch,
@@ -552,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
         "batch_runs": batch_runs,
         "profiles": profiles,
     }
-    report["targets"] = check_targets(report) + check_mixed(mixed, batch)
+    report["targets"] = check_placements(report) + check_mixed(mixed, batch)
     markdown = render(report)
     args.out.mkdir(parents=True, exist_ok=True)
     base = args.out / (stamp + (f"-{args.label}" if args.label else ""))

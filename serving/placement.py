@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from serving.coalescing import coalesced_scorer
 from serving.metrics import ModelServiceMetrics
 from serving.model_calls import remote_bulk_scorer, remote_scorer
 from serving.model_router import Scorer
@@ -38,13 +39,17 @@ def remote_scorers(dependencies: Mapping[str, Any], settings: EntrySettings) -> 
     )
 
 
-def inline_scorers(model_refs: Mapping[str, Any], settings: ModelSettings) -> Scorers:
+def inline_scorers(
+    model_refs: Mapping[str, Any], settings: ModelSettings, entry: EntrySettings
+) -> Scorers:
     """Scorers that load each variant's model here and score it in-process.
 
     Each model gets one thread: scoring never blocks the event loop, so the
     router's timeout still fires when a model hangs (the hung call keeps its
     thread; the breaker then stops sending to it) and the other variant
-    answers. Online rows go straight to the thread, without adaptive batching.
+    answers. Concurrent online requests share calls as they do to a model
+    service (``serving/coalescing.py``): one thread hop and one model call
+    for all that arrived while the previous call ran.
     """
     models = {
         variant: VariantModel(
@@ -57,6 +62,13 @@ def inline_scorers(model_refs: Mapping[str, Any], settings: ModelSettings) -> Sc
         for variant, ref in model_refs.items()
     }
     return Scorers(
-        online={v: m.score_on_thread for v, m in models.items()},
+        online={
+            v: coalesced_scorer(
+                m.score_on_thread,
+                max_in_flight=entry.model_calls_in_flight,
+                timeout_s=entry.model_timeout_s,
+            )
+            for v, m in models.items()
+        },
         bulk={v: m.score_batch for v, m in models.items()},
     )
