@@ -1,4 +1,4 @@
-"""What explanations cost: latency per call at c=1, and the install size of shap.
+"""What explanations and drift counting cost: latency at c=1, shap's install size.
 
 ``python -m benchmarks.explain [--data CSV] [--calls N]`` trains the full
 profile in-process (not saved; a few seconds), then times
@@ -6,7 +6,9 @@ profile in-process (not saved; a few seconds), then times
 customer of the sample, after a warm-up. For scale it also times the
 pipeline's own ``predict_proba`` on one row. A second table sums the installed
 files (from each distribution's RECORD) of the packages only the ``explain``
-extra brings in, and times a cold ``import shap`` in a fresh interpreter.
+extra brings in, and times a cold ``import shap`` in a fresh interpreter. A
+third times ``bin_codes`` (the drift counts a model service would add per
+batch) and ``DriftCounts.__add__`` (one merge of two windows).
 
 Prints Markdown tables.
 """
@@ -24,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ab_router.statistics.psi import bin_codes
 from churn_features.encoding import records_to_codes
 from churn_features.schema import FEATURE_ORDER
 from serving.explanations import TreeExplanations
@@ -125,6 +128,26 @@ def main(argv: list[str] | None = None) -> None:
         version = metadata.version(name)
         print(f"| {name} | {version} | {size / 1e6:.1f} |")
     print(f"| **total** | | **{total / 1e6:.1f}** |")
+    print()
+    print("| drift counting (v1 reference) | p50 µs | p99 µs |")
+    print("| --- | ---: | ---: |")
+    reference = report.model("v1").reference
+    scores = np.linspace(0.0, 1.0, rows)
+    for batch in (1, 16, 256):
+
+        def count(i: int, n: int = batch) -> object:
+            start = (i * n) % (rows - n)
+            return bin_codes(
+                reference, codes[start : start + n], scores[start : start + n]
+            )
+
+        p50, p99, _ = percentiles(time_calls(count, args.calls))
+        print(
+            f"| bin_codes, {batch} rows + scores | {p50 * 1e3:.0f} | {p99 * 1e3:.0f} |"
+        )
+    window = bin_codes(reference, codes, scores)
+    p50, p99, _ = percentiles(time_calls(lambda i: window + window, args.calls))
+    print(f"| DriftCounts + DriftCounts | {p50 * 1e3:.0f} | {p99 * 1e3:.0f} |")
     print()
     print(
         f"cold `import shap`: {cold_import_seconds('shap'):.2f} s over a bare "
