@@ -14,7 +14,9 @@ tree ensembles in the space the trees add up in:
 
 In both, ``base_value + Σ contributions == output`` to rounding (checked on
 every row of the sample to 1e-6, and on every call: an explanation that did
-not add up would be a bug, not an answer). The model sees one-hot columns; a
+not add up would be a bug, not an answer). shap walks scikit-learn trees with
+float32 inputs, as scikit-learn does, so values next to a split follow the
+served branch (a test pins this). The model sees one-hot columns; a
 feature's contribution is the sum over its columns, so the 19 contributions
 line up with the request's 19 fields.
 

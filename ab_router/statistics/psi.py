@@ -153,6 +153,8 @@ def bin_codes(
     scored = 0
     if scores is not None:
         values = np.asarray(scores, dtype=np.float64).ravel()
+        if values.size != matrix.shape[0]:
+            raise ValueError(f"{matrix.shape[0]} rows but {values.size} scores")
         score_counts = _bin_feature(reference.score, values)
         scored = int(values.size)
     return DriftCounts(tuple(counts), score_counts, int(matrix.shape[0]), scored)

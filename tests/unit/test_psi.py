@@ -202,3 +202,10 @@ def test_report_psi_uses_reference_shares_times_rows(
     assert report.feature("Contract").psi == pytest.approx(expected, rel=1e-12)
     assert report.feature("Contract").psi > 0.3
     assert report.feature("gender").psi < 0.1
+
+
+def test_scores_must_match_the_rows(reference: ReferenceDistributions) -> None:
+    with pytest.raises(ValueError, match="3 rows but 2 scores"):
+        bin_codes(reference, synthetic_codes(3), [0.1, 0.2])
+    with pytest.raises(ValueError, match="score"):
+        bin_codes(reference, synthetic_codes(2), [0.1, math.nan])
