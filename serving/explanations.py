@@ -37,7 +37,7 @@ from sklearn.pipeline import Pipeline
 
 from churn_features.encoding import MODEL_STEP, FastEncoder
 from churn_features.schema import FEATURE_ORDER
-from serving.flat_trees import FlatTreeEnsemble
+from serving.model_runtime.flat_trees import FlatTreeEnsemble
 
 #: How far base + contributions may sit from the model output before the
 #: explanation is refused; exact Tree SHAP is off by ~1e-15.

@@ -127,6 +127,12 @@ def json_errors(
         try:
             return await api(*args, **kwargs)
         except Exception as exc:  # rendered; logged when a bug
-            return cast(R, error_response(exc))
+            response = error_response(exc)
+            context = kwargs.get("ctx")
+            if context is not None:
+                # BentoML gives an API that takes a Context the Context's
+                # status, overriding the returned Response's: carry it over.
+                context.response.status_code = response.status_code  # type: ignore[attr-defined]
+            return cast(R, response)
 
     return answer

@@ -28,6 +28,7 @@ ROUTE_ENDPOINTS = {
     "/predict_batch": "predict_batch",
     "/feedback": "feedback",
     "/feedback_batch": "feedback",
+    "/explain": "explain",
 }
 VALIDATION_STATUSES = frozenset({400, 413, 415, 422})
 JSON_TYPES = frozenset({"application/json"})

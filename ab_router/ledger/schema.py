@@ -97,11 +97,29 @@ TABLES = (
         _real("labelled_at", _REAL_NULL),
         _real("observed_at", _REAL_NULL),
     )),
+    # Live drift bin counts (ab_router/ledger/drift_counts.py): derived, one
+    # row per experiment, epoch, variant, model tag and hour.
+    Table("drift_counts", (
+        _same("experiment", "TEXT NOT NULL"),
+        _same("epoch", "INTEGER NOT NULL"),
+        _same("variant", "TEXT NOT NULL"),
+        _same("model_tag", "TEXT NOT NULL"),
+        _same("hour", "INTEGER NOT NULL"),
+        Column("binned_rows", "INTEGER NOT NULL", "BIGINT NOT NULL"),
+        Column("binned_scores", "INTEGER NOT NULL", "BIGINT NOT NULL"),
+        _same("counts", "TEXT NOT NULL"),
+        _real("updated_at"),
+    )),
 )  # fmt: skip
 
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS exposures_by_epoch ON exposures (experiment, epoch)",
     "CREATE INDEX IF NOT EXISTS exposures_by_unit ON exposures (unit_id, created_at)",
+    # The concept-drift window: a variant's last N labels, read in N rows.
+    "CREATE INDEX IF NOT EXISTS exposures_by_label "
+    "ON exposures (experiment, epoch, variant, labelled_at)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS drift_counts_key "
+    "ON drift_counts (experiment, epoch, variant, model_tag, hour)",
 )
 
 

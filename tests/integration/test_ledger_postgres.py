@@ -20,7 +20,7 @@ import pytest
 
 from ab_router.errors import LedgerUnavailableError
 from ab_router.ledger import Ledger, PostgresLedger, SqliteLedger, open_ledger
-from tests.support.ledger_contract import LedgerContract
+from tests.support.ledger_contract import DriftCountsContract, LedgerContract
 from tests.support.ledgers import CONFIG, Store, exposure, running_postgres
 from tests.support.postgres_server import PASSWORD, PostgresServer
 
@@ -35,7 +35,7 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
 
 
-class TestPostgresLedger(LedgerContract):
+class TestPostgresLedger(LedgerContract, DriftCountsContract):
     @pytest.fixture
     def store(self, postgres: PostgresServer) -> Store:
         return Store("postgres", postgres.create_database())
