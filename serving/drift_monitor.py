@@ -218,7 +218,7 @@ class DriftMonitor:
     def metric_families(self) -> list[GaugeFamily]:
         """PSI and concept-drift gauges of the current window, for /metrics."""
         view = self.current()
-        with_counts = [d for d in view if d.report is not None and d.counts]
+        with_counts = [d for d in view if d.report is not None]
         judged = [d for d in view if d.concept is not None]
         return [
             _family(

@@ -1,9 +1,10 @@
 """Live drift counts of one entry worker, added to the shared ledger in batches.
 
 The request path only appends each answered batch's schema codes and scores
-to a per-variant buffer (microseconds); binning (``bin_codes``, ~0.1 ms
-whatever the rows) runs when a buffer fills or on the next flush, so it is
-paid once per many requests. A background thread adds the binned deltas to
+to a buffer (about 1 µs a request); binning (``bin_codes``, once per buffer)
+runs on the flushing thread, woken early when the buffer holds
+``drift_buffer_rows`` rows. Only if that thread falls four buffers behind
+does a request bin inline, which bounds the memory. A background thread adds the binned deltas to
 the ledger every ``drift_flush_s`` and ``close`` does so once more at
 shutdown, so every worker's and replica's counts sum in ``drift_counts``.
 
@@ -60,6 +61,7 @@ class DriftRecorder:
         self._lock = threading.Lock()  # buffers and pending
         self._flushing = threading.Lock()  # one flush at a time
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def observe(
@@ -78,6 +80,8 @@ class DriftRecorder:
             self._buffers.setdefault(key, []).append((codes, scores))
             self._buffered += len(codes)
             if self._buffered >= self.buffer_rows:
+                self._wake.set()
+            if self._buffered >= 4 * self.buffer_rows:
                 self._bin_buffers()
 
     def _bin_buffers(self) -> None:
@@ -119,7 +123,11 @@ class DriftRecorder:
             self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.flush_s):
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                break  # close() flushes once more itself
             try:
                 self.flush()
             except Exception:  # the thread must outlive a bad flush; logged
@@ -128,6 +136,7 @@ class DriftRecorder:
     def close(self) -> None:
         """Stop the flushing thread and flush what is left (at shutdown)."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=JOIN_TIMEOUT_S)
         self.flush()
