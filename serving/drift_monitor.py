@@ -35,6 +35,7 @@ from churn_features.reference import (
     ReferenceDistributions,
     ReferenceFormatError,
 )
+from serving.http_errors import InvalidQueryError
 from serving.metrics import PREFIX, GaugeFamily
 from serving.settings import DriftSettings
 from serving.state_cache import StateCache
@@ -129,7 +130,7 @@ class DriftMonitor:
         chosen = state.epoch if epoch is None else epoch
         span = self.settings.drift_window_hours if hours is None else hours
         if span < 0:
-            raise UnknownRequestError("hours must be >= 0", field="hours")
+            raise InvalidQueryError(f"hours must be >= 0, got {span}", field="hours")
         since = None if span == 0 else hour_of(time.time()) - span + 1
         return Window(name, chosen, span, since)
 

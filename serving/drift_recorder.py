@@ -4,9 +4,10 @@ The request path only appends each answered batch's schema codes and scores
 to a buffer (about 1 µs a request); binning (``bin_codes``, once per buffer)
 runs on the flushing thread, woken early when the buffer holds
 ``drift_buffer_rows`` rows. Only if that thread falls four buffers behind
-does a request bin inline, which bounds the memory. A background thread adds the binned deltas to
-the ledger every ``drift_flush_s`` and ``close`` does so once more at
-shutdown, so every worker's and replica's counts sum in ``drift_counts``.
+does a request bin inline, which bounds the memory. The thread adds the
+binned deltas to the ledger every ``drift_flush_s`` and ``close`` does so
+once more at shutdown, so every worker's and replica's counts sum in
+``drift_counts``.
 
 What can be lost: a worker killed with SIGKILL loses the counts it gathered
 since its last flush (at most ``drift_flush_s`` of its traffic). They are

@@ -33,6 +33,7 @@ from churn_features.encoding import schema_codes
 from churn_features.schema import ID_COLUMN
 from serving.api_models import ExplainResponse, VariantExplanation
 from serving.explanations import TreeExplanations
+from serving.http_errors import InvalidQueryError
 from serving.metrics import ServiceMetrics
 from serving.state_cache import StateCache
 
@@ -45,11 +46,6 @@ TOP_FEATURES = 5
 class VariantsChoice(StrEnum):
     ASSIGNED = "assigned"
     ALL = "all"
-
-
-class InvalidQueryError(AbRouterError):
-    status = 422
-    code = "invalid_query"
 
 
 class ExplanationsUnavailableError(AbRouterError):

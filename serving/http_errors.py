@@ -57,6 +57,13 @@ class InvalidBodyError(AbRouterError):
         return {**super().to_dict(), "fields": self.fields}
 
 
+class InvalidQueryError(AbRouterError):
+    """A query parameter has a value the route does not understand."""
+
+    status = 422
+    code = "invalid_query"
+
+
 class BodyTooLargeError(PayloadTooLargeError):
     """A request body is larger than the route accepts."""
 

@@ -191,3 +191,31 @@ def test_unshifted_then_flipped_labels_then_shifted_inputs(
     )
     fired = prometheus.wait_for(FIRING % "ChurnAbScoreDriftCritical", timeout=30)
     assert {s["metric"]["variant"] for s in fired} == {"v1", "v2"}, fired
+
+    # The JSON view of the same window tells the same story.
+    drift = httpx.get(f"{bento_server.url}/ab-test/drift", timeout=30).json()
+    assert drift["window"]["epoch"] == epoch
+    for variant, body in drift["variants"].items():
+        assert body["requests"] == answered[variant]
+        shifted = {r["name"] for r in body["features"] if r["psi"] > 0.3}
+        assert shifted == SHIFTED and body["score"]["psi"] > 0.3, body
+
+
+def test_models_show_the_reference_and_the_drift_window_is_validated(
+    bento_server: BentoServer,
+) -> None:
+    models = httpx.get(f"{bento_server.url}/models", timeout=30).json()["models"]
+    for variant in ("v1", "v2"):
+        reference = models[variant]["reference_distributions"]
+        assert list(reference["features"]) == list(FEATURE_ORDER)
+        assert reference["rows"] > 0 and reference["score"]["kind"] == "numeric"
+    whole = httpx.get(f"{bento_server.url}/ab-test/drift?hours=0", timeout=30)
+    assert whole.status_code == 200 and whole.json()["window"]["hours"] == 0
+    for query, field in (
+        ("hours=-1", "hours"),
+        ("hours=many", "hours"),
+        ("epoch=999", "epoch"),
+    ):
+        answer = httpx.get(f"{bento_server.url}/ab-test/drift?{query}", timeout=30)
+        assert 400 <= answer.status_code < 500, (query, answer.text)
+        assert field in answer.text, (query, answer.text)
