@@ -109,6 +109,7 @@ def test_the_page_shows_the_stats_in_a_real_browser(
         phone.navigate(url)
         phone_width = phone.evaluate("document.documentElement.scrollWidth")
 
+    assert not browser.leftover, f"chromium left processes: {browser.leftover}"
     assert tab.problems == PageProblems()
     assert phone.problems == PageProblems()
     pointers = {s.pointer for s in shown}
@@ -143,5 +144,6 @@ def test_the_browser_check_sees_console_errors_and_failed_requests() -> None:
     with chromium() as browser:
         tab = open_tab(browser, 800, 600)
         tab.navigate(broken)
+    assert not browser.leftover
     assert "boom" in tab.problems.console_errors
     assert tab.problems.failed_requests

@@ -4,7 +4,8 @@
 descriptor 3 and write answers and events to descriptor 4, NUL-terminated
 JSON: no WebDriver, no websocket library, nothing downloaded, and no port
 to find or leave open. The browser runs in its own session with a
-throwaway profile and is stopped by its PID.
+throwaway profile and is stopped by PID (``harness.processes``), its
+renderer and helper processes with it.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import fcntl
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from harness.processes import descendant_pids, stop_process_tree
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 _COMMANDS_FD, _EVENTS_FD = 3, 4
@@ -88,6 +90,7 @@ class Chromium:
         self._buffer = b""
         self._next_id = 0
         self._pending_events: list[dict[str, Any]] = []
+        self.leftover: list[int] = []
 
     def _send(self, method: str, params: dict[str, Any], session: str | None) -> int:
         self._next_id += 1
@@ -134,18 +137,19 @@ class Chromium:
             else:
                 yield self._read()
 
-    def close(self) -> None:
+    def close(self) -> list[int]:
+        """Ask the browser to quit, then stop what is left of its process tree
+        by PID; return the PIDs that had to be killed (empty: clean)."""
+        tree = descendant_pids(self.process.pid)
         with contextlib.suppress(DevToolsError, OSError):
             self._send("Browser.close", {}, None)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        self.leftover = stop_process_tree(self.process, also=tree)
         for fd in (self._commands, self._events):
             with contextlib.suppress(OSError):
                 os.close(fd)
+        return self.leftover
 
 
 @contextlib.contextmanager
