@@ -434,7 +434,7 @@ def _chart(summary: Mapping[str, Any], curve: CumulativeDifference) -> str:
 def _transitions(transitions: Sequence[Mapping[str, Any]]) -> str:
     shown = list(reversed(transitions[-MAX_TRANSITIONS:]))
     rows = "".join(
-        f"<tr><td>{escape(_utc(t.get('created_at')))}</td>"
+        f'<tr><th scope="row">{escape(_utc(t.get("created_at")))}</th>'
         f"<td>{_text(t.get('epoch'))}</td><td>{_text(t.get('kind'))}</td>"
         f"<td>{_weights(t.get('weights'))}</td><td>{_text(t.get('actor'))}</td>"
         f'<td class="reason">{_text(t.get("reason"))}</td></tr>'
