@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.processes import free_port, stop_process_tree
 from tests.support.bento_server import (
     BENTOML,
     REPO_ROOT,
-    free_port,
     private_home,
     start_bento_server,
 )
@@ -61,7 +61,7 @@ def _serve_expecting_exit(
     try:
         stdout, stderr = process.communicate(timeout=120)
     except subprocess.TimeoutExpired:
-        process.kill()
+        stop_process_tree(process)  # type: ignore[arg-type]
         stdout, stderr = process.communicate()
         pytest.fail(f"bentoml serve started instead of refusing:\n{stderr[-2000:]}")
     return Refusal(process.returncode, stdout, stderr)
