@@ -19,7 +19,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse
 
 from ab_router.config import CHALLENGER, CHAMPION
 from churn_features.customer import Customer
-from serving.allocator import cap_arenas, settle_heap
+from serving.allocator import settle_heap
 from serving.api_models import (
     BatchRequest,
     BatchResponse,
@@ -37,18 +37,14 @@ from serving.ledger_metrics import ledger_metrics_text
 from serving.metrics import ModelServiceMetrics, ServiceMetrics
 from serving.model_calls import remote_scorer
 from serving.model_runtime.scorer import ModelScorer
-from serving.model_runtime.store import describe_model, load_scorer, require_models
+from serving.model_runtime.store import describe_model, load_scorer
 from serving.request_guard import RequestGuardMiddleware
-from serving.settings import (
-    load_settings,
-    observability_config,
-    require_ledger_location,
-)
+from serving.settings import observability_config
+from serving.startup import start_up
 
-settings = load_settings()
-cap_arenas(settings.entry.malloc_arena_max)  # before BentoML starts its threads
-require_models(list(settings.models.tags().values()))
-require_ledger_location(settings.ledger)
+# Exits with one line on stderr when the configuration is wrong. The serve
+# process (no worker index) checks the variable names for everyone.
+settings = start_up(first_process=bentoml.server_context.worker_index is None)
 
 _MODEL_TRAFFIC = {"timeout": settings.entry.request_timeout_s}
 _OBSERVABILITY = observability_config(settings.entry)

@@ -4,13 +4,15 @@
                                  --effect -0.01 --design split|shadow ...]
     python -m ab_router report --ledger PATH --experiment NAME [--epoch N]
                                --out DIR
+    python -m ab_router config [--json]
 
 ``simulate`` runs A/A and A/B experiments on synthetic outcomes, monitored
 after every few labels, and prints the false-positive rate and power of the
 anytime-valid rule next to the naive fixed-horizon test peeked at just as
 often. ``report`` writes ``DIR/report.md`` and its plots for one epoch of an
 experiment (the latest by default: weights are only constant within an
-epoch).
+epoch). ``config`` prints the service's effective configuration from the
+environment: every setting, its value (secrets masked) and its source.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ab_router.config import CHALLENGER, CHAMPION
+from ab_router.errors import AbRouterError
 from ab_router.records import Mode
 from ab_router.simulate import (
     MonitoringConfig,
@@ -106,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--champion", default=CHAMPION)
     rep.add_argument("--challenger", default=CHALLENGER)
     _decision_options(rep)
+
+    cfg = sub.add_parser(
+        "config", help="the service's effective configuration (secrets masked)"
+    )
+    cfg.add_argument("--json", action="store_true", help="print JSON, not a table")
     return parser
 
 
@@ -212,12 +220,40 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(args: argparse.Namespace) -> int:
+    # The service's settings live in serving/, imported only for this command
+    # (they need no BentoML); exit codes and messages match a refused start.
+    import os
+
+    from serving.config_check import check_variable_names
+    from serving.config_report import (
+        effective_configuration,
+        render_json,
+        render_table,
+    )
+    from serving.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+        rows = effective_configuration(os.environ)
+        print(render_json(rows) if args.json else render_table(rows))
+        check_variable_names(os.environ, allow_unknown=settings.startup.allow_unknown)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "simulate":
             return _simulate(args)
+        if args.command == "config":
+            return _config(args)
         return _report(args)
-    except ValueError as exc:  # bad option values, named by DecisionConfig
+    # Bad option values (named by DecisionConfig), or a ledger that cannot be
+    # opened (PostgreSQL URL without the extra, server unreachable).
+    except (ValueError, AbRouterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
