@@ -26,6 +26,7 @@ OTHER_TOOLS_VARIABLES: Mapping[str, str] = {
     "CHURN_AB_PORT": "deploy/: the host port compose publishes",
     "CHURN_AB_KEEP_BASE_IMAGE": "tests/image: keep the base image a run built",
     "CHURN_AB_BENTO_DIR": "tests/image: the checkout the image is built from",
+    "CHURN_AB_PAGE_SCREENSHOT": "tests/e2e: where the page test keeps its screenshot",
 }
 
 # difflib's own default, measured on the part after the prefix (which every
