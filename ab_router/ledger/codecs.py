@@ -12,7 +12,8 @@ from ab_router.records import Exposure, Mode, Transition, UnitKind
 EXPOSURE_COLUMNS = (
     "request_id, experiment, epoch, assigned_variant, variant, unit_kind, unit_id, "
     "mode, churn_probability, prediction, latency_ms, created_at, fallback, "
-    "shadow_variant, shadow_probability, shadow_prediction, label, labelled_at"
+    "shadow_variant, shadow_probability, shadow_prediction, label, labelled_at, "
+    "model_id, shadow_model_id"
 )
 
 TRANSITION_COLUMNS = "experiment, epoch, kind, reason, weights, created_at, actor"
@@ -38,6 +39,8 @@ def exposure_row(e: Exposure) -> tuple[object, ...]:
         e.shadow_prediction,
         e.label,
         e.labelled_at,
+        e.model_id,
+        e.shadow_model_id,
     )
 
 
@@ -61,6 +64,8 @@ def exposure_from_row(r: Sequence[object]) -> Exposure:
         shadow_prediction=None if r[15] is None else int(r[15]),  # type: ignore[call-overload]
         label=None if r[16] is None else int(r[16]),  # type: ignore[call-overload]
         labelled_at=None if r[17] is None else float(r[17]),  # type: ignore[arg-type]
+        model_id=int(r[18]),  # type: ignore[call-overload]
+        shadow_model_id=None if r[19] is None else int(r[19]),  # type: ignore[call-overload]
     )
 
 

@@ -3,7 +3,9 @@
 A label is a fact: the same one again is a duplicate, its opposite a
 conflict, never an overwrite. ``label_work`` is the transaction body both
 backends run; the backend's lock (SQLite's writer lock, PostgreSQL's
-``FOR UPDATE``) makes a second labeller see the first's label.
+``FOR UPDATE``) makes a second labeller see the first's label. The rollups
+change in the same transaction (``write_rollups``); a duplicate or a refused
+conflict writes nothing, so repeating a label never counts it twice.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from enum import StrEnum
 
 from ab_router.errors import ConflictingLabelError, UnknownRequestError
 from ab_router.ledger.cursor import Cursor
+from ab_router.ledger.rollups import ROLLUP_COLUMNS, Delta, RollupRow
 
 
 class LabelOutcome(StrEnum):
@@ -35,6 +38,7 @@ def label_work(
     *,
     field: str,
     for_update: str,
+    write_rollups: Callable[[Cursor, Delta], None],
 ) -> Callable[[Cursor], LabelOutcome]:
     """The transaction that labels ``request_id``; ``for_update`` is the
     backend's row-lock clause ("" where the transaction already locks)."""
@@ -42,7 +46,7 @@ def label_work(
 
     def work(cursor: Cursor) -> LabelOutcome:
         cursor.execute(
-            f"SELECT label FROM exposures WHERE request_id = ?{for_update}",
+            f"SELECT {ROLLUP_COLUMNS} FROM exposures WHERE request_id = ?{for_update}",
             (request_id,),
         )
         row = cursor.fetchone()
@@ -50,12 +54,13 @@ def label_work(
             raise UnknownRequestError(
                 f"no exposure recorded for request_id {request_id!r}", field=field
             )
-        if row[0] is not None:
-            if int(row[0]) == label:
+        before = RollupRow.of(row)
+        if before.label is not None:
+            if before.label == label:
                 return LabelOutcome.DUPLICATE
             raise ConflictingLabelError(
                 f"request {request_id!r} is already labelled "
-                f"churned={bool(row[0])}; refusing churned={churned}",
+                f"churned={bool(before.label)}; refusing churned={churned}",
                 field=field,
             )
         cursor.execute(
@@ -63,6 +68,10 @@ def label_work(
             "WHERE request_id = ?",
             (label, time.time(), observed_at, request_id),
         )
+        delta = Delta()
+        delta.add_rows([before], -1)
+        delta.add_rows([before._replace(label=label)])
+        write_rollups(cursor, delta)
         return LabelOutcome.ACCEPTED
 
     return work

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ab_router.errors import LedgerUnavailableError
-from ab_router.ledger import schema
 from ab_router.ledger.base import Ledger
 from ab_router.ledger.cursor import Cursor
 
@@ -39,8 +38,9 @@ class SqliteLedger(Ledger):
         self._connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         self._enable_wal(busy_timeout_ms / 1000)
         self._connection.execute("PRAGMA synchronous=NORMAL")
-        with self._lock:
-            self._connection.executescript(";\n".join(schema.ddl("sqlite")) + ";")
+        # Creating or upgrading the schema takes the writer lock: processes
+        # opening one file together upgrade it once (ledger.migrations).
+        self._transaction(self._migrate, "be opened")
 
     def _open_connection(self) -> sqlite3.Connection:
         return sqlite3.connect(

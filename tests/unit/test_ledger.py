@@ -76,7 +76,9 @@ def _columns(connection: sqlite3.Connection) -> dict[str, list[tuple[object, ...
     }
 
 
-def test_a_ledger_from_before_the_package_opens(tmp_path: Path) -> None:
+def test_a_ledger_from_before_the_package_opens_and_upgrades(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as old:
         old.executescript(SCHEMA_BEFORE_THE_PACKAGE)
@@ -86,14 +88,25 @@ def test_a_ledger_from_before_the_package_opens(tmp_path: Path) -> None:
     e = exposure()
     ledger.record_exposures([e])
     assert ledger.exposures("exp") == [e]
-    assert _columns(sqlite3.connect(path)) == before  # nothing altered
+    after = _columns(sqlite3.connect(path))
+    # Every schema-1 column is where it was; exposures gained two at the end.
+    for name, columns in before.items():
+        assert after[name][: len(columns)] == columns, name
+    assert [c[1] for c in after["exposures"][len(before["exposures"]) :]] == [
+        "model_id",
+        "shadow_model_id",
+    ]
 
 
-def test_a_new_file_gets_the_same_tables_as_before(tmp_path: Path) -> None:
-    old = sqlite3.connect(":memory:")
-    old.executescript(SCHEMA_BEFORE_THE_PACKAGE)
+def test_an_upgraded_file_has_the_tables_of_a_new_one(tmp_path: Path) -> None:
+    old = tmp_path / "old.sqlite3"
+    with sqlite3.connect(old) as connection:
+        connection.executescript(SCHEMA_BEFORE_THE_PACKAGE)
+    SqliteLedger(old).close()
     SqliteLedger(tmp_path / "new.sqlite3").close()
-    assert _columns(sqlite3.connect(tmp_path / "new.sqlite3")) == _columns(old)
+    upgraded = _columns(sqlite3.connect(old))
+    assert _columns(sqlite3.connect(tmp_path / "new.sqlite3")) == upgraded
+    assert {"schema_version", "model_versions", "traffic_cells"} <= set(upgraded)
 
 
 def test_both_dialects_have_the_same_columns_but_seq() -> None:
