@@ -22,7 +22,6 @@ from ab_router.errors import (
     UnknownRequestError,
 )
 from ab_router.ledger import LabelOutcome, Ledger
-from ab_router.ledger.rollups import Delta, RollupRow
 from ab_router.records import UNKNOWN_MODEL_ID, Exposure, Mode
 from ab_router.state import ExperimentState
 from ab_router.statistics import EpochTraffic, ExposureArrays
