@@ -39,6 +39,8 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 class TestPostgresLedger(LedgerContract):
+    property_examples = 25
+
     @pytest.fixture
     def store(self, postgres: PostgresServer) -> Store:
         return Store("postgres", postgres.create_database())

@@ -28,6 +28,7 @@ from ab_router.statistics import EpochTraffic, ExposureArrays
 from ab_router.statistics.latency import OVERFLOW_BUCKET
 from tests.support.ledgers import CONFIG, Store, exposure
 from tests.support.rollup_checks import assert_rollups_match_rows
+from tests.support.rollup_properties import check_random_interleavings
 
 # On and around bucket edges (0.1 ms below 100 ms, 1 ms to 10 s, overflow) and
 # the whole-microsecond rounding, where a CAST that rounds instead of flooring
@@ -55,6 +56,9 @@ def _weights_change(
 
 class LedgerContract:
     """The scenarios; ``store`` comes from the subclass's module."""
+
+    #: Examples of the rollup property test (a PostgreSQL round trip costs more).
+    property_examples = 60
 
     @pytest.fixture
     def ledger(self, store: Store) -> Ledger:
@@ -359,6 +363,11 @@ class LedgerContract:
         assert after.labelled == before.labelled and after.traffic == before.traffic
         assert ledger.epoch_counts("exp", 1) == (1, 1)
         assert ledger.verify_rollups() == []
+
+    def test_rollups_equal_the_rows_after_any_interleaving(
+        self, ledger: Ledger
+    ) -> None:
+        check_random_interleavings(ledger, self.property_examples)
 
     def test_verify_names_a_rollup_that_disagrees(self, ledger: Ledger) -> None:
         ledger.record_exposures([exposure(), exposure("v2")])
