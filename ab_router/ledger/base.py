@@ -24,8 +24,10 @@ from ab_router.ledger.changes import SELECT_SEED, change_statements, startup_sta
 from ab_router.ledger.codecs import (
     EXPOSURE_COLUMNS,
     TRANSITION_COLUMNS,
+    StoredId,
     exposure_from_row,
     exposure_row,
+    request_id_of,
     transition_from_row,
 )
 from ab_router.ledger.cursor import Cursor
@@ -63,6 +65,11 @@ class Ledger(StatisticsReads):
     # Two-argument MIN and MAX (the latency bounds of the traffic rollups).
     _least: ClassVar[str] = "MIN"
     _greatest: ClassVar[str] = "MAX"
+
+    @staticmethod
+    def _store_id(request_id: str) -> StoredId:
+        """A request id as this backend stores it (here: as it is)."""
+        return request_id
 
     @abstractmethod
     def close(self) -> None:
@@ -195,7 +202,7 @@ class Ledger(StatisticsReads):
         """Commit exposures and their rollups in one transaction; returns once
         they are durable. (``executemany``: a batch is prepared once, and the
         rollups take one upsert per touched key, not one per row.)"""
-        rows = [exposure_row(e) for e in exposures]
+        rows = [exposure_row(e, self._store_id) for e in exposures]
         if not rows:
             return
         delta = Delta()
@@ -239,7 +246,7 @@ class Ledger(StatisticsReads):
                 delta.add_rows([before], -1)
                 delta.add_rows([after])
                 current[rid] = after
-                updates.append((variant, p, prediction, model_id, rid))
+                updates.append((variant, p, prediction, model_id, self._store_id(rid)))
             cursor.executemany(
                 "UPDATE exposures SET shadow_variant = ?, shadow_probability = ?, "
                 "shadow_prediction = ?, shadow_model_id = ? WHERE request_id = ?",
@@ -261,9 +268,11 @@ class Ledger(StatisticsReads):
                 f"SELECT {ROLLUP_COLUMNS} FROM exposures WHERE request_id IN "
                 f"({', '.join('?' * len(chunk))}) ORDER BY request_id"
                 f"{self._for_update}",
-                chunk,
+                [self._store_id(rid) for rid in chunk],
             )
-            out.update((str(r[0]), RollupRow.of(r)) for r in cursor.fetchall())
+            out.update(
+                (request_id_of(r[0]), RollupRow.of(r)) for r in cursor.fetchall()
+            )
         return out
 
     def exposures(self, experiment: str, epoch: int | None = None) -> list[Exposure]:
@@ -316,7 +325,9 @@ class Ledger(StatisticsReads):
                 f"no exposure recorded for customerID {customer_id!r}",
                 field="customerID",
             )
-        return self._label(str(rows[0][0]), churned, observed_at, field="customerID")
+        return self._label(
+            request_id_of(rows[0][0]), churned, observed_at, field="customerID"
+        )
 
     def _label(
         self, request_id: str, churned: bool, observed_at: float | None, *, field: str
@@ -328,6 +339,7 @@ class Ledger(StatisticsReads):
             field=field,
             for_update=self._for_update,
             write_rollups=self._write_rollups,
+            store_id=self._store_id,
         )
         return LabelResult(request_id, self._transaction(work, "record the label"))
 

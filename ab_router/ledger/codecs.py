@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ab_router.records import Exposure, Mode, Transition, UnitKind
@@ -18,10 +19,39 @@ EXPOSURE_COLUMNS = (
 
 TRANSITION_COLUMNS = "experiment, epoch, kind, reason, weights, created_at, actor"
 
+StoredId = str | bytes
 
-def exposure_row(e: Exposure) -> tuple[object, ...]:
+
+def compact_request_id(request_id: str) -> StoredId:
+    """How SQLite stores a request id: a canonical UUID (every id the service
+    makes) as its 16 bytes instead of 36 characters; any other id as is.
+
+    SQLite keeps a BLOB and a TEXT apart (they never compare equal), so the
+    two forms cannot collide, and every id reads back as the string it was.
+    """
+    if len(request_id) == 36:
+        try:
+            parsed = uuid.UUID(request_id)
+        except ValueError:
+            return request_id
+        if str(parsed) == request_id:
+            return parsed.bytes
+    return request_id
+
+
+def request_id_of(stored: object) -> str:
+    """The request id as callers know it, from either stored form."""
+    if isinstance(stored, bytes | bytearray | memoryview):
+        return str(uuid.UUID(bytes=bytes(stored)))
+    return str(stored)
+
+
+def exposure_row(
+    e: Exposure, store_id: Callable[[str], StoredId] = str
+) -> tuple[object, ...]:
+    """The row of ``e``; ``store_id`` is the backend's request-id form."""
     return (
-        e.request_id,
+        store_id(e.request_id),
         e.experiment,
         e.epoch,
         e.assigned_variant,
@@ -46,7 +76,7 @@ def exposure_row(e: Exposure) -> tuple[object, ...]:
 
 def exposure_from_row(r: Sequence[object]) -> Exposure:
     return Exposure(
-        request_id=str(r[0]),
+        request_id=request_id_of(r[0]),
         experiment=str(r[1]),
         epoch=int(r[2]),  # type: ignore[call-overload]
         assigned_variant=str(r[3]),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ab_router.errors import ConflictingLabelError, UnknownRequestError
+from ab_router.ledger.codecs import StoredId
 from ab_router.ledger.cursor import Cursor
 from ab_router.ledger.rollups import ROLLUP_COLUMNS, Delta, RollupRow
 
@@ -39,15 +40,18 @@ def label_work(
     field: str,
     for_update: str,
     write_rollups: Callable[[Cursor, Delta], None],
+    store_id: Callable[[str], StoredId],
 ) -> Callable[[Cursor], LabelOutcome]:
     """The transaction that labels ``request_id``; ``for_update`` is the
-    backend's row-lock clause ("" where the transaction already locks)."""
+    backend's row-lock clause ("" where the transaction already locks),
+    ``store_id`` its stored form of a request id."""
     label = 1 if churned else 0
+    stored_id = store_id(request_id)
 
     def work(cursor: Cursor) -> LabelOutcome:
         cursor.execute(
             f"SELECT {ROLLUP_COLUMNS} FROM exposures WHERE request_id = ?{for_update}",
-            (request_id,),
+            (stored_id,),
         )
         row = cursor.fetchone()
         if row is None:
@@ -66,7 +70,7 @@ def label_work(
         cursor.execute(
             "UPDATE exposures SET label = ?, labelled_at = ?, observed_at = ? "
             "WHERE request_id = ?",
-            (label, time.time(), observed_at, request_id),
+            (label, time.time(), observed_at, stored_id),
         )
         delta = Delta()
         delta.add_rows([before], -1)

@@ -3,7 +3,9 @@
 Schema 1 is the ledger every release before the rollups wrote (no version
 table). Schema 2 adds the model-versions table, each exposure's model ids,
 the model ids in force per epoch and the rollups, which the upgrade builds
-from the rows already stored. ``migrate`` runs in the backend's start-up
+from the rows already stored. Schema 3 makes a SQLite exposure smaller: a
+UUID request id as 16 bytes (``codecs.compact_request_id``) and no index by
+epoch; on PostgreSQL it changes nothing. ``migrate`` runs in the backend's start-up
 transaction (SQLite's writer lock, PostgreSQL's advisory lock), so processes
 opening one ledger together upgrade it once; a failed upgrade rolls back and
 leaves the file as it was.
@@ -16,9 +18,10 @@ from collections.abc import Callable
 
 from ab_router.errors import LedgerUnavailableError
 from ab_router.ledger import schema
+from ab_router.ledger.codecs import compact_request_id
 from ab_router.ledger.cursor import Cursor
 
-CURRENT_VERSION = 2
+CURRENT_VERSION = 3
 
 # Whether a table exists, per dialect (one ``?``: the table name).
 TABLE_EXISTS = {
@@ -58,12 +61,14 @@ def migrate(
     if found == 0:
         for statement in schema.ddl(dialect):
             cursor.execute(statement)
-    else:
+    if found == 1:
         _upgrade_1_to_2(cursor, dialect)
     cursor.execute(schema.VERSION_TABLE.create(dialect))
     _reserve_unknown_model(cursor)
     if found == 1:
         rebuild(cursor)
+    if 1 <= found <= 2 and dialect == "sqlite":
+        _compact_sqlite_exposures(cursor)
     cursor.execute(
         "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
         (CURRENT_VERSION, time.time()),
@@ -83,6 +88,31 @@ def _upgrade_1_to_2(cursor: Cursor, dialect: schema.Dialect) -> None:
     )
     for table in schema.SCHEMA_2_TABLES:
         cursor.execute(table.create(dialect))
+
+
+def _compact_sqlite_exposures(cursor: Cursor, chunk: int = 10_000) -> None:
+    # The space freed is reused by new rows; VACUUM (outside a transaction)
+    # would hand it back to the file system.
+    cursor.execute("DROP INDEX IF EXISTS exposures_by_epoch")
+    last = -1
+    while True:  # a chunk at a time: memory stays flat on a large file
+        cursor.execute(
+            "SELECT rowid, request_id FROM exposures WHERE rowid > ? "
+            "ORDER BY rowid LIMIT ?",
+            (last, chunk),
+        )
+        rows = cursor.fetchall()
+        if not rows:
+            return
+        last = int(rows[-1][0])
+        updates = [
+            (stored, rowid)
+            for rowid, request_id in rows
+            if isinstance(stored := compact_request_id(str(request_id)), bytes)
+        ]
+        cursor.executemany(
+            "UPDATE exposures SET request_id = ? WHERE rowid = ?", updates
+        )
 
 
 def _reserve_unknown_model(cursor: Cursor) -> None:

@@ -41,6 +41,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ab_router.ledger import schema
+from ab_router.ledger.codecs import request_id_of
 from ab_router.ledger.cursor import Cursor
 from ab_router.records import Exposure
 from ab_router.statistics import latency
@@ -93,7 +94,7 @@ class RollupRow(NamedTuple):
     def of(cls, r: Sequence[Any]) -> RollupRow:
         """From a database row of ``ROLLUP_COLUMNS`` (Python types)."""
         return cls(
-            str(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4]), bool(r[5]),
+            request_id_of(r[0]), str(r[1]), int(r[2]), str(r[3]), str(r[4]), bool(r[5]),
             str(r[6]), int(r[7]), float(r[8]), int(r[9]), float(r[10]),
             None if r[11] is None else int(r[11]),
             None if r[12] is None else str(r[12]),

@@ -19,13 +19,21 @@ from typing import Any, TypeVar
 
 from ab_router.errors import LedgerUnavailableError
 from ab_router.ledger.base import Ledger
+from ab_router.ledger.codecs import compact_request_id
 from ab_router.ledger.cursor import Cursor
 
 T = TypeVar("T")
 
 
 class SqliteLedger(Ledger):
-    """One connection per process, guarded by a lock for the thread pool."""
+    """One connection per process, guarded by a lock for the thread pool.
+
+    Request ids the service makes (UUIDs) are stored as 16-byte BLOBs
+    (``codecs.compact_request_id``): 40 bytes less per exposure, row and key
+    index together; every method still takes and returns strings.
+    """
+
+    _store_id = staticmethod(compact_request_id)
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = 10_000) -> None:
         self.path = Path(path)
