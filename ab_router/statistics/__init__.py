@@ -23,10 +23,18 @@ Modules, from raw numbers to a verdict:
   metric (Brier difference).
 - :mod:`.analysis`: what differs between the designs (SRM, quality rows,
   comparisons), one small class each.
+- :mod:`.labelled_sums`: labelled quality as mergeable sums (``LabelledSums``,
+  ``PairedSums``, score histograms for a binned AUC), with the column names
+  the ledger's rollups store.
+- :mod:`.sums_analysis`: the per-design quality and comparisons again, read
+  from those sums (the live view).
+- :mod:`.model_split`: sums keyed by variant and model id, never pooled
+  across models.
 - :mod:`.power`: labels needed for a minimum detectable effect.
 - :mod:`.decision`: ``DecisionConfig`` and the verdict.
-- :mod:`.experiment`: ``summarize`` (traffic + labelled rows), the entry
-  point; ``summarize_arrays`` / ``summarize_experiment`` wrap it.
+- :mod:`.experiment`: ``summarize`` (traffic + labelled rows, exact), the
+  entry point; ``summarize_arrays`` / ``summarize_experiment`` wrap it;
+  ``summarize_sums`` (traffic + labelled sums, binned AUC) for the live view.
 
 Degenerate data never raises: results carry an ``error`` code
 (``no_data``, ``too_few_samples``, ``zero_variance``, ``single_class``,
@@ -49,13 +57,20 @@ from ab_router.statistics.experiment import (
     summarize,
     summarize_arrays,
     summarize_experiment,
+    summarize_sums,
 )
 from ab_router.statistics.exposure_arrays import ExposureArrays
+from ab_router.statistics.labelled_sums import (
+    LabelledSums,
+    PairedSums,
+    ScoreHistogram,
+)
 from ab_router.statistics.latency import (
     LatencyHistogram,
     LatencySummary,
     latency_summary,
 )
+from ab_router.statistics.model_split import MixedModelsError, ModelSplit
 from ab_router.statistics.paired import mcnemar_test, paired_t_test
 from ab_router.statistics.power import anytime_labels, fixed_horizon_labels
 from ab_router.statistics.quality import (
@@ -83,6 +98,7 @@ from ab_router.statistics.summaries import (
     MomentSummary,
     ProportionSummary,
 )
+from ab_router.statistics.sums_analysis import QualitySums
 from ab_router.statistics.traffic_summary import EpochTraffic
 from ab_router.statistics.two_sample import two_proportion_test, welch_test
 
@@ -102,10 +118,16 @@ __all__ = [
     "EpochTraffic",
     "ExperimentSummary",
     "ExposureArrays",
+    "LabelledSums",
     "LatencyHistogram",
     "LatencySummary",
+    "MixedModelsError",
+    "ModelSplit",
     "MomentSummary",
+    "PairedSums",
     "ProportionSummary",
+    "QualitySums",
+    "ScoreHistogram",
     "SequentialResult",
     "SrmResult",
     "VariantQuality",
@@ -130,6 +152,7 @@ __all__ = [
     "summarize",
     "summarize_arrays",
     "summarize_experiment",
+    "summarize_sums",
     "to_jsonable",
     "two_proportion_test",
     "variant_quality",

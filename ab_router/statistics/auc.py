@@ -65,10 +65,14 @@ def _components(
 
 
 def _check(labels: NDArray[np.bool_]) -> str | None:
-    if labels.size == 0:
-        return NO_DATA
     n1 = int(labels.sum())
-    n0 = labels.size - n1
+    return label_error(n1, labels.size - n1)
+
+
+def label_error(n1: int, n0: int) -> str | None:
+    """Why ``n1`` positives and ``n0`` negatives give no AUC, or None."""
+    if n1 + n0 == 0:
+        return NO_DATA
     if n1 == 0 or n0 == 0:
         return SINGLE_CLASS
     if n1 < 2 or n0 < 2:
@@ -91,9 +95,10 @@ def auc_with_variance(scores: ArrayLike, labels: ArrayLike) -> AucResult:
     return AucResult(auc, var, n1, n0, ZERO_VARIANCE if var <= 0 else None)
 
 
-def _z_result(
+def auc_z_test(
     method: str, estimate: float, var: float, alpha: float
 ) -> DifferenceResult:
+    """z-test and Wald interval of an AUC difference with variance ``var``."""
     if not var > 0:
         return DifferenceResult.failed(
             "roc_auc", method, ZERO_VARIANCE, estimate=estimate, confidence=1 - alpha
@@ -124,13 +129,21 @@ def delong_independent(
     """``AUC_x - AUC_y`` for two models scored on disjoint samples."""
     rx = auc_with_variance(scores_x, labels_x)
     ry = auc_with_variance(scores_y, labels_y)
+    return delong_independent_of(rx, ry, alpha=alpha)
+
+
+def delong_independent_of(
+    rx: AucResult, ry: AucResult, *, alpha: float = 0.05
+) -> DifferenceResult:
+    """``AUC_x - AUC_y`` from each model's AUC and DeLong variance (exact or
+    binned: the live view passes :meth:`.labelled_sums.ScoreHistogram.delong`)."""
     method = "delong_independent"
     for r in (rx, ry):
         if r.error is not None and r.error != ZERO_VARIANCE:
             return DifferenceResult.failed(
                 "roc_auc", method, r.error, confidence=1 - alpha
             )
-    return _z_result(method, rx.auc - ry.auc, rx.variance + ry.variance, alpha)
+    return auc_z_test(method, rx.auc - ry.auc, rx.variance + ry.variance, alpha)
 
 
 def delong_paired(
@@ -159,4 +172,4 @@ def delong_paired(
     var = float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1])
     if var <= 1e-12 * float(cov[0, 0] + cov[1, 1]):
         var = 0.0  # identical rankings: what is left is rounding noise
-    return _z_result(method, float(auc[0] - auc[1]), var, alpha)
+    return auc_z_test(method, float(auc[0] - auc[1]), var, alpha)

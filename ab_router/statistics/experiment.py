@@ -7,6 +7,12 @@ therefore O(labels + latency buckets), independent of unlabelled traffic.
 ``summarize_arrays`` and ``summarize_experiment`` derive both inputs from
 all exposures (offline report, tests) and go through the same code.
 
+:func:`summarize_sums` is the live view's sibling: the same traffic summary,
+but labelled quality from mergeable sums (:mod:`.labelled_sums`, read through
+:mod:`.sums_analysis`), so it costs O(variants × bins) at any epoch size. The
+two share everything but ``quality`` and ``compare``; the summary says which
+ROC AUC it shows in ``auc_method``.
+
 It computes:
 
 - counts: exposures per answering variant, per assigned variant, fallbacks
@@ -48,12 +54,17 @@ from ab_router.statistics.decision import (
 )
 from ab_router.statistics.design import Design, design_of
 from ab_router.statistics.exposure_arrays import ExposureArrays
+from ab_router.statistics.labelled_sums import SCORE_BINS, LabelledSums, PairedSums
 from ab_router.statistics.latency import LatencySummary
 from ab_router.statistics.quality import VariantQuality
 from ab_router.statistics.results import to_jsonable
 from ab_router.statistics.sequential import SequentialResult, confidence_sequence
 from ab_router.statistics.srm import SrmResult
+from ab_router.statistics.sums_analysis import QualitySums, sums_analysis_for
 from ab_router.statistics.traffic_summary import EpochTraffic
+
+#: ``ExperimentSummary.auc_method`` of the exact summary.
+AUC_EXACT = "exact"
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,10 @@ class ExperimentSummary:
     sequential: SequentialResult
     decision: Decision
     config: DecisionConfig
+    auc_method: str = AUC_EXACT
+    """Where ``roc_auc`` (and its comparison) comes from: ``"exact"`` (every
+    score, :func:`summarize`) or ``"binned_<bins>"`` (score histograms,
+    :func:`summarize_sums`)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types only; NaN and infinities become None."""
@@ -140,22 +155,97 @@ def summarize(
     champion: str = "v1",
     challenger: str = "v2",
 ) -> ExperimentSummary:
-    """The one path behind every summary: traffic counts and latency from
-    ``traffic``, quality and comparisons from ``labelled``.
+    """The exact summary: traffic counts and latency from ``traffic``,
+    quality and comparisons from the ``labelled`` rows (offline report).
 
     ``labelled`` needs to hold only the labelled exposures (unlabelled rows
     are ignored), so memory is O(labels + latency buckets), not O(requests).
     """
     mode = _main_mode(traffic)
     analysis = _analysis(traffic, mode, champion, challenger)
-    assigned = traffic.counts("assigned")
-    answered = traffic.where(fallback=False)
-    variants = sorted({*weights, *traffic.counts("variant"), champion, challenger})
+    eps = config.log_loss_eps
     quality = {
-        v: analysis.quality(labelled, v, champion, challenger, config.log_loss_eps)
-        for v in variants
+        v: analysis.quality(labelled, v, champion, challenger, eps)
+        for v in _variants(traffic, weights, champion, challenger)
     }
     compared = analysis.compare(labelled, quality, champion, challenger, config)
+    return _summary(
+        traffic, mode, analysis, weights, config, quality, compared,
+        champion=champion, challenger=challenger, auc_method=AUC_EXACT,
+    )  # fmt: skip
+
+
+def summarize_sums(
+    traffic: EpochTraffic,
+    labelled: Mapping[str, LabelledSums],
+    paired: PairedSums | None,
+    weights: Mapping[str, float],
+    config: DecisionConfig,
+    *,
+    champion: str = "v1",
+    challenger: str = "v2",
+) -> ExperimentSummary:
+    """The live summary, from rollups only: O(variants × bins) at any size.
+
+    ``labelled[v]`` holds the sums of the labelled non-fallback rows ``v``
+    answered; ``paired`` those of the labelled shadow pairs (champion
+    answered, challenger scored), or None (see :class:`.QualitySums`). They
+    must have been built with ``config.log_loss_eps``. Every field equals
+    :func:`summarize` on the same rows up to float summation order, except the
+    ROC AUC ones, which are binned (``auc_method``; within 0.001, see
+    :mod:`.labelled_sums`). Pass sums of one model per variant: see
+    :mod:`.model_split`.
+    """
+    mode = _main_mode(traffic)
+    rows_analysis = _analysis(traffic, mode, champion, challenger)
+    analysis = sums_analysis_for(rows_analysis.design)
+    sums = QualitySums(labelled, paired)
+    quality = {
+        v: analysis.quality(sums, v, champion, challenger)
+        for v in _variants(traffic, weights, champion, challenger)
+    }
+    compared = analysis.compare(sums, quality, champion, challenger, config)
+    return _summary(
+        traffic, mode, rows_analysis, weights, config, quality, compared,
+        champion=champion, challenger=challenger,
+        auc_method=binned_auc_method(_bins(labelled, paired)),
+    )  # fmt: skip
+
+
+def binned_auc_method(bins: int) -> str:
+    """The ``auc_method`` of a summary whose AUC comes from ``bins`` bins."""
+    return f"binned_{bins}"
+
+
+def _bins(labelled: Mapping[str, LabelledSums], paired: PairedSums | None) -> int:
+    """The histograms' resolution (the same for every variant by construction)."""
+    if paired is not None:
+        return paired.champion.scores.bins
+    return next((s.scores.bins for s in labelled.values()), SCORE_BINS)
+
+
+def _variants(
+    traffic: EpochTraffic, weights: Mapping[str, float], champion: str, challenger: str
+) -> list[str]:
+    return sorted({*weights, *traffic.counts("variant"), champion, challenger})
+
+
+def _summary(
+    traffic: EpochTraffic,
+    mode: str | None,
+    analysis: DesignAnalysis,
+    weights: Mapping[str, float],
+    config: DecisionConfig,
+    quality: dict[str, VariantQuality],
+    compared: Compared,
+    *,
+    champion: str,
+    challenger: str,
+    auc_method: str,
+) -> ExperimentSummary:
+    """What both summaries share: counts, latency, SRM and the verdict."""
+    assigned = traffic.counts("assigned")
+    answered = traffic.where(fallback=False)
     srm = analysis.srm(assigned, weights, config.srm_threshold)
     sequential, decision = _verdict(compared, srm, config, champion, challenger)
     experiments = traffic.experiments
@@ -174,11 +264,12 @@ def summarize(
         labelled=compared.labelled,
         srm=srm,
         quality=quality,
-        latency={v: answered.where(variant=v).latency.summary() for v in variants},
+        latency={v: answered.where(variant=v).latency.summary() for v in quality},
         comparison=compared.comparison,
         sequential=sequential,
         decision=decision,
         config=config,
+        auc_method=auc_method,
     )
 
 
@@ -237,4 +328,5 @@ __all__ = [
     "summarize",
     "summarize_arrays",
     "summarize_experiment",
+    "summarize_sums",
 ]

@@ -37,6 +37,14 @@ coarse joint histogram (64 × 64 bins by label) for the covariance of the two
 models' placements that the paired DeLong variance needs; a full-resolution
 joint histogram would cost 4 096² counts.
 
+Storage: the ledger's rollup tables use the column names of
+:data:`LABELLED_SUMS_COLUMNS`, :data:`PAIRED_SUMS_COLUMNS` and the sparse
+bin rows (:data:`SCORE_BIN_COLUMNS`, :data:`JOINT_BIN_COLUMNS`);
+``columns()`` / ``bin_rows()`` give the values to add, ``from_columns``
+reads them back. Every sum negates, so a changed label's old contribution
+is subtracted (``new − old``), and ``agrees_with`` compares a rollup with a
+recomputation (counts exact, float sums within :data:`SUM_TOLERANCE`).
+
 The anytime-valid decision reads the same sums:
 :meth:`LabelledSums.brier_difference` / :meth:`PairedSums.brier_difference`
 give the :class:`~.running.RunningDifference` the summary feeds to
@@ -46,12 +54,13 @@ give the :class:`~.running.RunningDifference` the summary feeds to
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ab_router.statistics.auc import AucResult
+from ab_router.statistics.auc import AucResult, label_error
 from ab_router.statistics.quality import LOG_LOSS_EPS, brier_losses, log_losses
 from ab_router.statistics.running import (
     RunningDifference,
@@ -60,9 +69,6 @@ from ab_router.statistics.running import (
     paired_difference,
 )
 from ab_router.statistics.summaries import (
-    NO_DATA,
-    SINGLE_CLASS,
-    TOO_FEW_SAMPLES,
     ZERO_VARIANCE,
     ConfusionSummary,
     MomentSummary,
@@ -76,6 +82,34 @@ SCORE_BINS = 4096
 #: Bins per model of the shadow-mode joint histogram (covariance only).
 JOINT_BINS = 64
 
+#: Scalar columns of one variant's labelled sums, in the order of
+#: :meth:`LabelledSums.columns` / :meth:`LabelledSums.from_columns`. The
+#: ledger's rollup table uses these names, so the two cannot drift apart.
+#: ``n`` is also the count of both loss moments (every labelled row has both
+#: losses), so it is stored once.
+LABELLED_SUMS_COLUMNS = (
+    "n", "positives", "sum_p", "sum_p2", "sum_py",
+    "brier_sum", "brier_sum_sq", "logloss_sum", "logloss_sum_sq",
+    "tp", "fp", "tn", "fn",
+)  # fmt: skip
+#: Relative (and, near 0, absolute) tolerance on float sums when rollups are
+#: compared with a recomputation; counts must match exactly.
+SUM_TOLERANCE = 1e-9
+#: Columns of a sparse score-bin row: label (0/1), bin in [0, bins), count.
+SCORE_BIN_COLUMNS = ("label", "bin", "count")
+#: Scalar columns of shadow-mode paired sums (:meth:`PairedSums.columns`):
+#: both models' labelled sums, prefixed, then the per-pair differences
+#: (challenger − champion; their count is ``champion_n``) and McNemar's
+#: discordant counts.
+PAIRED_SUMS_COLUMNS = (
+    *(f"champion_{c}" for c in LABELLED_SUMS_COLUMNS),
+    *(f"challenger_{c}" for c in LABELLED_SUMS_COLUMNS),
+    "bdiff_sum", "bdiff_sum_sq", "ldiff_sum", "ldiff_sum_sq",
+    "mcnemar_b", "mcnemar_c",
+)  # fmt: skip
+#: Columns of a sparse joint-bin row of the paired sums.
+JOINT_BIN_COLUMNS = ("label", "bin1", "bin2", "count")
+
 
 def score_bins(scores: ArrayLike, bins: int = SCORE_BINS) -> NDArray[np.intp]:
     """Bin index of each score; 1.0 falls in the last bin."""
@@ -83,14 +117,20 @@ def score_bins(scores: ArrayLike, bins: int = SCORE_BINS) -> NDArray[np.intp]:
     return np.clip((p * bins).astype(np.intp), 0, bins - 1)
 
 
-def _label_error(n1: int, n0: int) -> str | None:
-    if n1 + n0 == 0:
-        return NO_DATA
-    if n1 == 0 or n0 == 0:
-        return SINGLE_CLASS
-    if n1 < 2 or n0 < 2:
-        return TOO_FEW_SAMPLES
-    return None
+def _columns_agree(
+    mine: Sequence[int | float], theirs: Sequence[int | float], tol: float
+) -> bool:
+    return all(
+        a == b
+        if isinstance(a, int) and isinstance(b, int)
+        else math.isclose(a, b, rel_tol=tol, abs_tol=tol)
+        for a, b in zip(mine, theirs, strict=True)
+    )
+
+
+def _check_bins(index: NDArray[np.int64], bins: int) -> None:
+    if index.size and (index.min() < 0 or index.max() >= bins):
+        raise ValueError(f"score bin outside [0, {bins}): {index.min()}..{index.max()}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,10 +155,43 @@ class ScoreHistogram:
             np.bincount(b[~y], minlength=bins).astype(np.int64),
         )
 
+    @classmethod
+    def from_bin_rows(
+        cls, rows: Iterable[Sequence[int]], bins: int = SCORE_BINS
+    ) -> ScoreHistogram:
+        """From sparse ``(label, bin, count)`` rows (:data:`SCORE_BIN_COLUMNS`)."""
+        table = np.asarray(list(rows), dtype=np.int64).reshape(-1, 3)
+        label, index, count = table.T
+        _check_bins(index, bins)
+        pos = label == 1
+        return cls(
+            np.bincount(index[pos], count[pos], bins).astype(np.int64),
+            np.bincount(index[~pos], count[~pos], bins).astype(np.int64),
+        )
+
+    def bin_rows(self) -> list[tuple[int, int, int]]:
+        """Sparse ``(label, bin, count)`` rows of the non-zero bins, label 1
+        first; counts are negative in a contribution that removes labels."""
+        return [
+            (label, int(b), int(counts[b]))
+            for label, counts in ((1, self.positive), (0, self.negative))
+            for b in np.flatnonzero(counts)
+        ]
+
+    @property
+    def bins(self) -> int:
+        return int(self.positive.size)
+
     def __add__(self, other: ScoreHistogram) -> ScoreHistogram:
         return ScoreHistogram(
             self.positive + other.positive, self.negative + other.negative
         )
+
+    def __neg__(self) -> ScoreHistogram:
+        return ScoreHistogram(-self.positive, -self.negative)
+
+    def __sub__(self, other: ScoreHistogram) -> ScoreHistogram:
+        return self + -other
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -151,7 +224,7 @@ class ScoreHistogram:
     def delong(self) -> AucResult:
         """ROC AUC and DeLong variance of the binned scores."""
         n1, n0 = int(self.positive.sum()), int(self.negative.sum())
-        error = _label_error(n1, n0)
+        error = label_error(n1, n0)
         if error is not None:
             return AucResult(math.nan, math.nan, n1, n0, error)
         v10, v01 = self.placements()
@@ -245,6 +318,68 @@ class LabelledSums:
             self.scores + other.scores,
         )
 
+    def __neg__(self) -> LabelledSums:
+        """The contribution that takes these rows out (a changed label)."""
+        return LabelledSums(
+            -self.n,
+            -self.positives,
+            -self.sum_p,
+            -self.sum_p2,
+            -self.sum_py,
+            -self.brier,
+            -self.log_loss,
+            -self.confusion,
+            -self.scores,
+        )
+
+    def __sub__(self, other: LabelledSums) -> LabelledSums:
+        return self + -other
+
+    def columns(self) -> tuple[int | float, ...]:
+        """The scalar fields in :data:`LABELLED_SUMS_COLUMNS` order (the
+        ledger's UPSERT adds these); the bins are :meth:`ScoreHistogram.bin_rows`."""
+        b, ll, c = self.brier, self.log_loss, self.confusion
+        return (
+            self.n, self.positives, self.sum_p, self.sum_p2, self.sum_py,
+            b.sum, b.sum_squares, ll.sum, ll.sum_squares, c.tp, c.fp, c.tn, c.fn,
+        )  # fmt: skip
+
+    def agrees_with(self, other: LabelledSums, *, tol: float = SUM_TOLERANCE) -> bool:
+        """Counts and bins equal, float sums within ``tol`` (relative, and
+        absolute near 0): what ``rollups --verify`` checks, because sums
+        built label by label, with relabels subtracted, differ from a
+        recomputation in the last bits."""
+        return self.scores == other.scores and _columns_agree(
+            self.columns(), other.columns(), tol
+        )
+
+    @classmethod
+    def from_columns(
+        cls,
+        values: Sequence[float],
+        bin_rows: Iterable[Sequence[int]],
+        bins: int = SCORE_BINS,
+    ) -> LabelledSums:
+        """Back from storage: ``values`` in :data:`LABELLED_SUMS_COLUMNS` order,
+        ``bin_rows`` sparse ``(label, bin, count)``. O(columns + bin rows)."""
+        if len(values) != len(LABELLED_SUMS_COLUMNS):
+            raise ValueError(
+                f"expected {len(LABELLED_SUMS_COLUMNS)} values "
+                f"{LABELLED_SUMS_COLUMNS}, got {len(values)}"
+            )
+        n, pos, sp, sp2, spy, bs, bq, ls, lq, tp, fp, tn, fn = values
+        return cls(
+            int(n),
+            int(pos),
+            float(sp),
+            float(sp2),
+            float(spy),
+            MomentSummary(int(n), float(bs), float(bq)),
+            MomentSummary(int(n), float(ls), float(lq)),
+            ConfusionSummary(int(tp), int(fp), int(tn), int(fn)),
+            ScoreHistogram.from_bin_rows(bin_rows, bins),
+        )
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LabelledSums):
             return NotImplemented
@@ -300,6 +435,20 @@ class PairedSums:
     joint_negative: NDArray[np.int64]
 
     @classmethod
+    def empty(cls, bins: int = SCORE_BINS, joint_bins: int = JOINT_BINS) -> PairedSums:
+        zeros = np.zeros((joint_bins, joint_bins), np.int64)
+        return cls(
+            LabelledSums.empty(bins),
+            LabelledSums.empty(bins),
+            MomentSummary(),
+            MomentSummary(),
+            0,
+            0,
+            zeros,
+            zeros.copy(),
+        )
+
+    @classmethod
     def from_arrays(
         cls,
         champion_p: ArrayLike,
@@ -345,6 +494,107 @@ class PairedSums:
             self.joint_negative + other.joint_negative,
         )
 
+    def __neg__(self) -> PairedSums:
+        """The contribution that takes these pairs out (a changed label)."""
+        return PairedSums(
+            -self.champion,
+            -self.challenger,
+            -self.brier_differences,
+            -self.log_loss_differences,
+            -self.only_challenger_correct,
+            -self.only_champion_correct,
+            -self.joint_positive,
+            -self.joint_negative,
+        )
+
+    def __sub__(self, other: PairedSums) -> PairedSums:
+        return self + -other
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PairedSums):
+            return NotImplemented
+        return (
+            self.champion == other.champion
+            and self.challenger == other.challenger
+            and self.columns() == other.columns()
+            and np.array_equal(self.joint_positive, other.joint_positive)
+            and np.array_equal(self.joint_negative, other.joint_negative)
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays inside
+
+    def columns(self) -> tuple[int | float, ...]:
+        """Scalars in :data:`PAIRED_SUMS_COLUMNS` order: both models' columns
+        (prefixed), then the per-pair differences and McNemar's counts."""
+        d, ll = self.brier_differences, self.log_loss_differences
+        return (
+            *self.champion.columns(),
+            *self.challenger.columns(),
+            d.sum, d.sum_squares, ll.sum, ll.sum_squares,
+            self.only_challenger_correct, self.only_champion_correct,
+        )  # fmt: skip
+
+    def agrees_with(self, other: PairedSums, *, tol: float = SUM_TOLERANCE) -> bool:
+        """As :meth:`LabelledSums.agrees_with`, joint histogram included."""
+        return (
+            self.champion.scores == other.champion.scores
+            and self.challenger.scores == other.challenger.scores
+            and np.array_equal(self.joint_positive, other.joint_positive)
+            and np.array_equal(self.joint_negative, other.joint_negative)
+            and _columns_agree(self.columns(), other.columns(), tol)
+        )
+
+    def joint_rows(self) -> list[tuple[int, int, int, int]]:
+        """Sparse ``(label, champion bin, challenger bin, count)`` rows."""
+        return [
+            (label, int(i), int(j), int(joint[i, j]))
+            for label, joint in ((1, self.joint_positive), (0, self.joint_negative))
+            for i, j in zip(*np.nonzero(joint), strict=True)
+        ]
+
+    @classmethod
+    def from_columns(
+        cls,
+        values: Sequence[float],
+        champion_bins: Iterable[Sequence[int]],
+        challenger_bins: Iterable[Sequence[int]],
+        joint_rows: Iterable[Sequence[int]],
+        *,
+        bins: int = SCORE_BINS,
+        joint_bins: int = JOINT_BINS,
+    ) -> PairedSums:
+        """Back from storage: ``values`` in :data:`PAIRED_SUMS_COLUMNS` order,
+        each model's sparse score bins and the sparse joint rows."""
+        if len(values) != len(PAIRED_SUMS_COLUMNS):
+            raise ValueError(
+                f"expected {len(PAIRED_SUMS_COLUMNS)} values "
+                f"{PAIRED_SUMS_COLUMNS}, got {len(values)}"
+            )
+        k = len(LABELLED_SUMS_COLUMNS)
+        champion = LabelledSums.from_columns(values[:k], champion_bins, bins)
+        challenger = LabelledSums.from_columns(values[k : 2 * k], challenger_bins, bins)
+        ds, dq, ls, lq, b, c = values[2 * k :]
+        n = champion.n
+        table = np.asarray(list(joint_rows), dtype=np.int64).reshape(-1, 4)
+        label, i, j, count = table.T
+        _check_bins(i, joint_bins)
+        _check_bins(j, joint_bins)
+        cell, pos, size = i * joint_bins + j, label == 1, joint_bins * joint_bins
+        return cls(
+            champion,
+            challenger,
+            MomentSummary(n, float(ds), float(dq)),
+            MomentSummary(n, float(ls), float(lq)),
+            int(b),
+            int(c),
+            np.bincount(cell[pos], count[pos], size)
+            .astype(np.int64)
+            .reshape(joint_bins, joint_bins),
+            np.bincount(cell[~pos], count[~pos], size)
+            .astype(np.int64)
+            .reshape(joint_bins, joint_bins),
+        )
+
     @property
     def n(self) -> int:
         return self.brier_differences.n
@@ -363,8 +613,24 @@ class PairedSums:
         r1, r2 = self.champion.auc(), self.challenger.auc()
         if r1.error not in (None, ZERO_VARIANCE):
             return math.nan, math.nan
+        if self._same_ranking():
+            # Identical models: the exact paired variance is 0, but the coarse
+            # covariance would not cancel the full-resolution variances.
+            return r2.auc - r1.auc, 0.0
         cov = _joint_covariance(self.joint_positive, self.joint_negative)
-        return r2.auc - r1.auc, max(r1.variance + r2.variance - 2.0 * cov, 0.0)
+        var = r1.variance + r2.variance - 2.0 * cov
+        if var <= 1e-12 * (r1.variance + r2.variance):
+            var = 0.0  # as delong_paired: what is left is rounding noise
+        return r2.auc - r1.auc, var
+
+    def _same_ranking(self) -> bool:
+        """Both models put every pair in the same bins (e.g. the same model)."""
+        off = ~np.eye(self.joint_positive.shape[0], dtype=bool)
+        return (
+            self.champion.scores == self.challenger.scores
+            and not self.joint_positive[off].any()
+            and not self.joint_negative[off].any()
+        )
 
 
 def _joint_covariance(

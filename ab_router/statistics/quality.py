@@ -29,6 +29,8 @@ from ab_router.statistics.summaries import (
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
 
+    from ab_router.statistics.labelled_sums import LabelledSums
+
 LOG_LOSS_EPS = 1e-15
 
 
@@ -66,6 +68,33 @@ class VariantQuality:
     confusion: ConfusionSummary
     error: str | None = None
 
+    @classmethod
+    def from_sums(cls, variant: str, sums: LabelledSums) -> VariantQuality:
+        """The same fields from mergeable sums; ``roc_auc`` is the binned AUC.
+
+        Every other field uses the formula :func:`variant_quality` applies to
+        the rows, so the two agree up to float summation order.
+        """
+        confusion = sums.confusion
+        auc = sums.auc()
+        return cls(
+            variant=variant,
+            labelled=sums.n,
+            accuracy=confusion.accuracy,
+            precision=confusion.precision,
+            recall=confusion.recall,
+            roc_auc=auc.auc,
+            brier=sums.brier.mean,
+            log_loss=sums.log_loss.mean,
+            observed_churn_rate=confusion.observed_rate,
+            predicted_churn_rate=confusion.predicted_rate,
+            mean_probability=sums.mean_probability,
+            brier_summary=sums.brier,
+            log_loss_summary=sums.log_loss,
+            confusion=confusion,
+            error=_quality_error(sums.n, auc.error),
+        )
+
 
 def variant_quality(
     variant: str,
@@ -86,11 +115,6 @@ def variant_quality(
     logl = MomentSummary.from_values(log_losses(p, y, eps=eps))
     confusion = ConfusionSummary.from_arrays(y, predictions)
     auc = auc_with_variance(p, y)
-    error: str | None = None
-    if y.size == 0:
-        error = NO_DATA
-    elif auc.error == SINGLE_CLASS:
-        error = SINGLE_CLASS
     return VariantQuality(
         variant=variant,
         labelled=int(y.size),
@@ -106,5 +130,11 @@ def variant_quality(
         brier_summary=brier,
         log_loss_summary=logl,
         confusion=confusion,
-        error=error,
+        error=_quality_error(int(y.size), auc.error),
     )
+
+
+def _quality_error(labelled: int, auc_error: str | None) -> str | None:
+    if labelled == 0:
+        return NO_DATA
+    return SINGLE_CLASS if auc_error == SINGLE_CLASS else None

@@ -3,7 +3,9 @@
 Following GrowthBook's gbstats, a metric is reduced per variant to a few sums
 (``n``, ``sum``, ``sum_squares`` or counts) held in frozen dataclasses with
 ``__add__``, so summaries from several workers, shards or time windows combine
-exactly without shipping raw rows. Everything derived from them (means,
+exactly without shipping raw rows. ``MomentSummary`` and ``ConfusionSummary``
+also negate and subtract, so a changed label's old contribution can be taken
+out of a rollup. Everything derived from them (means,
 variances, rates) is a property, and degenerate inputs yield NaN rather than
 an exception; the comparisons built on them turn that into an error code.
 """
@@ -41,6 +43,13 @@ class MomentSummary:
             self.sum + other.sum,
             self.sum_squares + other.sum_squares,
         )
+
+    def __neg__(self) -> MomentSummary:
+        """The contribution that removes this one (a changed label)."""
+        return MomentSummary(-self.n, -self.sum, -self.sum_squares)
+
+    def __sub__(self, other: MomentSummary) -> MomentSummary:
+        return self + -other
 
     @classmethod
     def from_values(cls, values: ArrayLike) -> MomentSummary:
@@ -108,6 +117,12 @@ class ConfusionSummary:
             self.tn + other.tn,
             self.fn + other.fn,
         )
+
+    def __neg__(self) -> ConfusionSummary:
+        return ConfusionSummary(-self.tp, -self.fp, -self.tn, -self.fn)
+
+    def __sub__(self, other: ConfusionSummary) -> ConfusionSummary:
+        return self + -other
 
     @classmethod
     def from_arrays(cls, labels: ArrayLike, predictions: ArrayLike) -> ConfusionSummary:

@@ -8,6 +8,7 @@ bin indices, and direct numpy means.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,12 +16,17 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from ab_router.statistics import (
+    ConfusionSummary,
     MomentSummary,
     auc_with_variance,
     delong_paired,
     variant_quality,
 )
 from ab_router.statistics.labelled_sums import (
+    JOINT_BIN_COLUMNS,
+    LABELLED_SUMS_COLUMNS,
+    PAIRED_SUMS_COLUMNS,
+    SCORE_BIN_COLUMNS,
     SCORE_BINS,
     LabelledSums,
     PairedSums,
@@ -195,3 +201,142 @@ def test_paired_sums_hold_mcnemar_counts_and_differences() -> None:
     assert np.array_equal(both.joint_positive, whole.joint_positive)
     assert np.array_equal(both.joint_negative, whole.joint_negative)
     assert both.auc_difference() == pytest.approx(whole.auc_difference(), rel=1e-9)
+
+
+def _random_sums(seed: int, n: int) -> LabelledSums:
+    p, y = _scores(np.random.default_rng(seed), n, 1.0, 2.8)
+    return LabelledSums.from_arrays(p, y, p >= 0.4)
+
+
+def test_removing_a_contribution_gives_back_the_sums() -> None:
+    a, b = _random_sums(11, 2_000), _random_sums(12, 300)
+    back = a + b - b
+    assert (back.n, back.positives, back.confusion, back.scores) == (
+        a.n,
+        a.positives,
+        a.confusion,
+        a.scores,
+    )
+    for name in ("sum_p", "sum_p2", "sum_py"):
+        assert getattr(back, name) == pytest.approx(getattr(a, name), abs=1e-9)
+    for m, n in ((back.brier, a.brier), (back.log_loss, a.log_loss)):
+        assert m.n == n.n
+        assert (m.sum, m.sum_squares) == pytest.approx((n.sum, n.sum_squares), abs=1e-9)
+    assert a - a == LabelledSums.empty()
+    assert -a + a == LabelledSums.empty()
+
+
+def test_a_changed_label_is_its_old_contribution_out_and_the_new_one_in() -> None:
+    rng = np.random.default_rng(13)
+    p, y = _scores(rng, 500, 1.0, 2.8)
+    pred = p >= 0.4
+    wrong = y.copy()
+    wrong[:50] = ~wrong[:50]
+    rollup = LabelledSums.from_arrays(p, wrong, pred)
+    for i in range(50):  # the relabels arrive one by one, as the ledger sees them
+        rollup = (
+            rollup
+            - LabelledSums.from_arrays(p[i : i + 1], wrong[i : i + 1], pred[i : i + 1])
+            + LabelledSums.from_arrays(p[i : i + 1], y[i : i + 1], pred[i : i + 1])
+        )
+    _assert_close_to(rollup, LabelledSums.from_arrays(p, y, pred), 1e-9)
+
+
+def _assert_close_to(x: LabelledSums, y: LabelledSums, tol: float) -> None:
+    assert (x.n, x.positives, x.confusion, x.scores) == (
+        y.n,
+        y.positives,
+        y.confusion,
+        y.scores,
+    )
+    assert x.columns() == pytest.approx(y.columns(), rel=tol, abs=tol)
+
+
+def test_paired_sums_subtract() -> None:
+    p1, p2, y = _paired(14, (0.5, 0.7), n=1_000)
+    whole = PairedSums.from_arrays(p1, p2, y, p1 >= 0.5, p2 >= 0.5)
+    part = PairedSums.from_arrays(
+        p1[:100], p2[:100], y[:100], p1[:100] >= 0.5, p2[:100] >= 0.5
+    )
+    back = whole + part - part
+    assert back.columns() == pytest.approx(whole.columns(), abs=1e-9)
+    assert np.array_equal(back.joint_positive, whole.joint_positive)
+    assert (whole - whole).columns() == PairedSums.empty().columns()
+    assert whole - whole == PairedSums.empty()
+
+
+def test_labelled_sums_round_trip_through_columns_and_sparse_bins() -> None:
+    s = _random_sums(15, 3_000)
+    values = s.columns()
+    assert len(values) == len(LABELLED_SUMS_COLUMNS)
+    rows = s.scores.bin_rows()
+    assert len(rows) < 2 * SCORE_BINS and all(count != 0 for *_, count in rows)
+    assert sum(c for label, _, c in rows if label == 1) == s.positives
+    assert LabelledSums.from_columns(values, rows) == s
+    # A contribution that removes labels has negative counts; they round-trip too.
+    removal = -_random_sums(16, 5)
+    assert LabelledSums.from_columns(removal.columns(), removal.scores.bin_rows()) == (
+        removal
+    )
+    assert LabelledSums.from_columns(LabelledSums.empty().columns(), []) == (
+        LabelledSums.empty()
+    )
+
+
+def test_from_columns_names_what_it_expected() -> None:
+    with pytest.raises(ValueError, match="expected 13 values"):
+        LabelledSums.from_columns((1, 2, 3), [])
+    with pytest.raises(ValueError, match="score bin outside"):
+        ScoreHistogram.from_bin_rows([(1, SCORE_BINS, 1)])
+
+
+def test_paired_sums_round_trip_through_columns() -> None:
+    p1, p2, y = _paired(17, (0.5, 0.7), n=2_000)
+    s = PairedSums.from_arrays(p1, p2, y, p1 >= 0.5, p2 >= 0.5)
+    values = s.columns()
+    assert len(values) == len(PAIRED_SUMS_COLUMNS) == 2 * 13 + 6
+    back = PairedSums.from_columns(
+        values,
+        s.champion.scores.bin_rows(),
+        s.challenger.scores.bin_rows(),
+        s.joint_rows(),
+    )
+    assert back == s
+    assert back.auc_difference() == s.auc_difference()
+    assert len(JOINT_BIN_COLUMNS) == len(s.joint_rows()[0])
+    assert len(SCORE_BIN_COLUMNS) == len(s.champion.scores.bin_rows()[0])
+
+
+def test_identical_models_have_zero_paired_auc_variance() -> None:
+    p1, _, y = _paired(18, (0.5, 0.7))
+    s = PairedSums.from_arrays(p1, p1, y, p1 >= 0.5, p1 >= 0.5)
+    assert s.auc_difference() == (0.0, 0.0)
+
+
+def test_agreement_is_exact_on_counts_and_tolerant_on_float_sums() -> None:
+    p, y = _scores(np.random.default_rng(19), 400, 1.0, 2.8)
+    pred = p >= 0.4
+    whole = LabelledSums.from_arrays(p, y, pred)
+    one_by_one = LabelledSums.empty()
+    for i in range(400):
+        one_by_one = one_by_one + LabelledSums.from_arrays(
+            p[i : i + 1], y[i : i + 1], pred[i : i + 1]
+        )
+    assert one_by_one.agrees_with(whole)
+    nudged = replace(whole, sum_p=whole.sum_p * (1 + 1e-6))
+    assert not nudged.agrees_with(whole)
+    extra = replace(whole, confusion=whole.confusion + ConfusionSummary(tp=1))
+    assert not extra.agrees_with(whole)
+    moved = LabelledSums.from_arrays(np.r_[p[:-1], 0.999], y, pred)
+    assert not moved.agrees_with(whole)
+    p1, p2, yy = _paired(20, (0.5, 0.7), n=500)
+    s = PairedSums.from_arrays(p1, p2, yy, p1 >= 0.5, p2 >= 0.5)
+    halves = PairedSums.from_arrays(
+        p1[:250], p2[:250], yy[:250], p1[:250] >= 0.5, p2[:250] >= 0.5
+    ) + PairedSums.from_arrays(
+        p1[250:], p2[250:], yy[250:], p1[250:] >= 0.5, p2[250:] >= 0.5
+    )
+    assert halves.agrees_with(s)
+    assert not replace(
+        s, only_champion_correct=s.only_champion_correct + 1
+    ).agrees_with(s)

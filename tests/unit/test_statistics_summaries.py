@@ -69,3 +69,18 @@ def test_confusion_summary_no_positive_predictions() -> None:
     c = ConfusionSummary.from_arrays([0, 1, 0], [0, 0, 0])
     assert math.isnan(c.precision)
     assert c.recall == 0.0
+
+
+def test_moments_and_confusion_counts_subtract() -> None:
+    x = np.random.default_rng(21).normal(0.2, 1.0, 1_000)
+    a, b = MomentSummary.from_values(x[:700]), MomentSummary.from_values(x[700:])
+    back = a + b - b
+    assert back.n == a.n
+    assert (back.sum, back.sum_squares) == pytest.approx(
+        (a.sum, a.sum_squares), abs=1e-9
+    )
+    assert -a + a == MomentSummary()
+    c = ConfusionSummary.from_arrays([1, 0, 1, 1], [1, 1, 0, 1])
+    d = ConfusionSummary.from_arrays([0, 0], [0, 1])
+    assert c + d - d == c and d - d == ConfusionSummary()
+    assert -c == ConfusionSummary(-c.tp, -c.fp, -c.tn, -c.fn)
