@@ -38,8 +38,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-import numpy as np
-
 from ab_router.ledger import schema
 from ab_router.ledger.codecs import request_id_of
 from ab_router.ledger.cursor import Cursor
@@ -48,13 +46,13 @@ from ab_router.statistics import latency
 from ab_router.statistics.labelled_sums import (
     JOINT_BINS,
     SCORE_BINS,
+    SUM_TOLERANCE,
     LabelledSums,
     PairedSums,
-    ScoreHistogram,
 )
 from ab_router.statistics.latency import LatencyHistogram
+from ab_router.statistics.model_split import ModelSplit
 from ab_router.statistics.quality import LOG_LOSS_EPS
-from ab_router.statistics.summaries import ConfusionSummary, MomentSummary
 from ab_router.statistics.traffic_summary import EpochTraffic, TrafficCell, TrafficKey
 
 #: What a row contributes is read from these exposure columns.
@@ -66,8 +64,9 @@ ROLLUP_COLUMNS = (
 
 #: ``verify`` accepts a float sum within REL_TOL · max(1, |value|, rows) of
 #: the recomputation: adding and taking back contributions rounds in the
-#: last bits, in another order than a fresh sum.
-REL_TOL = 1e-9
+#: last bits, in another order than a fresh sum (the statistics' own
+#: tolerance, ``labelled_sums.SUM_TOLERANCE``).
+REL_TOL = SUM_TOLERANCE
 
 
 class RollupRow(NamedTuple):
@@ -137,8 +136,6 @@ def _labelled_terms(p: float, y: int, prediction: int) -> dict[str, float]:
     return {
         "n": 1,
         "positives": y,
-        "brier_n": 1,
-        "logloss_n": 1,
         "tp": int(positive and predicted),
         "fp": int(not positive and predicted),
         "tn": int(not positive and not predicted),
@@ -241,8 +238,6 @@ class Delta:
         terms = {
             **{f"champion_{c}": v for c, v in champion.items()},
             **{f"challenger_{c}": v for c, v in challenger.items()},
-            "bdiff_n": 1,
-            "ldiff_n": 1,
             "mcnemar_b": int(right2 and not right1),
             "mcnemar_c": int(right1 and not right2),
             "bdiff_sum": db,
@@ -477,12 +472,18 @@ class EpochRollup:
     def exposures(self) -> int:
         return self.traffic.requests
 
-    def labelled_by_variant(self) -> dict[str, LabelledSums]:
-        """Every model of a variant pooled (for an epoch with one model each)."""
-        out: dict[str, LabelledSums] = {}
-        for (variant, _), sums in sorted(self.labelled.items()):
-            out[variant] = sums if variant not in out else out[variant] + sums
-        return out
+    def labelled_split(self) -> ModelSplit[str, int, LabelledSums]:
+        """The labelled sums by variant and model, never pooled for statistics."""
+        return ModelSplit.from_keyed(self.labelled)
+
+    def paired_split(
+        self,
+    ) -> ModelSplit[tuple[str, str], tuple[int, int], PairedSums]:
+        """The paired sums by (champion, challenger) and their two model ids."""
+        return ModelSplit.from_rows(
+            (((champion, challenger), (m1, m2)), sums)
+            for (champion, m1, challenger, m2), sums in self.paired.items()
+        )
 
 
 def traffic_from_tables(
@@ -564,56 +565,28 @@ def with_key_bounds(traffic: EpochTraffic) -> EpochTraffic:
     return EpochTraffic(tuple(cells))
 
 
-def _histogram(
-    bins: Mapping[tuple[Any, ...], list[float]], key: tuple[Any, ...], bins_n: int
-) -> ScoreHistogram:
-    positive = np.zeros(bins_n, np.int64)
-    negative = np.zeros(bins_n, np.int64)
+def _bin_rows(
+    bins: Mapping[tuple[Any, ...], list[float]], key: tuple[Any, ...]
+) -> list[tuple[int, ...]]:
+    """The sparse rows under ``key``, without it: (label, bin…, count)."""
     width = len(key)
-    for k, (count,) in bins.items():
-        if k[:width] == key:
-            label, b = int(k[width]), int(k[width + 1])
-            (positive if label else negative)[b] += int(count)
-    return ScoreHistogram(positive, negative)
-
-
-def labelled_sums_of(
-    values: Mapping[str, float], scores: ScoreHistogram
-) -> LabelledSums:
-    """A LabelledSums from its column values (``schema.LABELLED_COLUMNS``)."""
-    v = values
-    return LabelledSums(
-        n=int(v["n"]),
-        positives=int(v["positives"]),
-        sum_p=float(v["sum_p"]),
-        sum_p2=float(v["sum_p2"]),
-        sum_py=float(v["sum_py"]),
-        brier=MomentSummary(
-            int(v["brier_n"]), float(v["brier_sum"]), float(v["brier_sum_sq"])
-        ),
-        log_loss=MomentSummary(
-            int(v["logloss_n"]), float(v["logloss_sum"]), float(v["logloss_sum_sq"])
-        ),
-        confusion=ConfusionSummary(
-            int(v["tp"]), int(v["fp"]), int(v["tn"]), int(v["fn"])
-        ),
-        scores=scores,
-    )
+    return [
+        (*(int(x) for x in k[width:]), int(count))
+        for k, (count,) in bins.items()
+        if k[:width] == key and count
+    ]
 
 
 def labelled_from_tables(
     sums: Mapping[tuple[Any, ...], list[float]],
     bins: Mapping[tuple[Any, ...], list[float]],
 ) -> dict[ModelKey, LabelledSums]:
-    names = schema.LABELLED_SUMS.value_names
     out = {}
     for key, values in sums.items():
-        if not values[0]:
-            continue
-        scores = _histogram(bins, key, SCORE_BINS)
-        out[(str(key[2]), int(key[3]))] = labelled_sums_of(
-            dict(zip(names, values, strict=True)), scores
-        )
+        if values[0]:  # n: every contribution may have been taken back
+            out[(str(key[2]), int(key[3]))] = LabelledSums.from_columns(
+                values, _bin_rows(bins, key)
+            )
     return dict(sorted(out.items()))
 
 
@@ -622,42 +595,15 @@ def paired_from_tables(
     bins: Mapping[tuple[Any, ...], list[float]],
     joint: Mapping[tuple[Any, ...], list[float]],
 ) -> dict[PairKey, PairedSums]:
-    named = schema.PAIRED_SUMS.value_names
     out = {}
     for key, values in sums.items():
-        v = dict(zip(named, values, strict=True))
-        if not v["bdiff_n"]:
-            continue
-        sides = []
-        for model, prefix in ((0, "champion_"), (1, "challenger_")):
-            own = {c: v[prefix + c] for c in schema.LABELLED_COLUMNS}
-            sides.append(
-                labelled_sums_of(own, _histogram(bins, (*key, model), SCORE_BINS))
+        if values[0]:  # champion_n
+            out[(str(key[2]), int(key[3]), str(key[4]), int(key[5]))] = (
+                PairedSums.from_columns(
+                    values,
+                    _bin_rows(bins, (*key, 0)),
+                    _bin_rows(bins, (*key, 1)),
+                    _bin_rows(joint, key),
+                )
             )
-        cells = _histogram_2d(joint, key)
-        out[(str(key[2]), int(key[3]), str(key[4]), int(key[5]))] = PairedSums(
-            sides[0],
-            sides[1],
-            MomentSummary(
-                int(v["bdiff_n"]), float(v["bdiff_sum"]), float(v["bdiff_sum_sq"])
-            ),
-            MomentSummary(
-                int(v["ldiff_n"]), float(v["ldiff_sum"]), float(v["ldiff_sum_sq"])
-            ),
-            int(v["mcnemar_b"]),
-            int(v["mcnemar_c"]),
-            cells[1],
-            cells[0],
-        )
     return dict(sorted(out.items()))
-
-
-def _histogram_2d(
-    joint: Mapping[tuple[Any, ...], list[float]], key: tuple[Any, ...]
-) -> tuple[np.ndarray, np.ndarray]:
-    counts = np.zeros((2, JOINT_BINS, JOINT_BINS), np.int64)
-    width = len(key)
-    for k, (count,) in joint.items():
-        if k[:width] == key:
-            counts[int(k[width]), int(k[width + 1]), int(k[width + 2])] += int(count)
-    return counts[0], counts[1]

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ab_router.records import UNKNOWN_MODEL_ID
+from ab_router.statistics.labelled_sums import (
+    LABELLED_SUMS_COLUMNS,
+    PAIRED_SUMS_COLUMNS,
+)
 
 Dialect = Literal["sqlite", "postgres"]
 
@@ -223,21 +227,20 @@ TRAFFIC_BUCKETS = KeyedTable(
     "traffic_buckets", (*_TRAFFIC_KEY, _int("bucket")), (_big("requests"),)
 )
 
-#: LabelledSums' columns (ab_router/statistics/labelled_sums.py, section 3 of
-#: docs/coord statistics-interface), all additive.
-LABELLED_COUNTS = ("n", "positives", "brier_n", "logloss_n", "tp", "fp", "tn", "fn")
-LABELLED_FLOATS = (
-    "sum_p", "sum_p2", "sum_py", "brier_sum", "brier_sum_sq", "logloss_sum",
-    "logloss_sum_sq",
-)  # fmt: skip
-LABELLED_COLUMNS = (*LABELLED_COUNTS, *LABELLED_FLOATS)
+# The labelled sums' columns are the statistics' own
+# (``labelled_sums.LABELLED_SUMS_COLUMNS``, ``PAIRED_SUMS_COLUMNS``), so the
+# two cannot drift apart; these are the counts among them (stored exactly).
+COUNT_COLUMNS = frozenset(
+    {"n", "positives", "tp", "fp", "tn", "fn", "mcnemar_b", "mcnemar_c"}
+)
 
 
-def _labelled_values(prefix: str = "") -> tuple[Column, ...]:
-    return (
-        *(_big(prefix + c) for c in LABELLED_COUNTS),
-        *(_real(prefix + c) for c in LABELLED_FLOATS),
-    )
+def _sums_columns(names: tuple[str, ...]) -> tuple[Column, ...]:
+    return tuple(
+        _big(c) if c.removeprefix("champion_").removeprefix("challenger_")
+        in COUNT_COLUMNS else _real(c)
+        for c in names
+    )  # fmt: skip
 
 
 _LABELLED_KEY = (
@@ -245,25 +248,16 @@ _LABELLED_KEY = (
 )  # fmt: skip
 _PAIRED_KEY = (*_LABELLED_KEY, _text("shadow_variant"), _big("shadow_model_id"))
 
-LABELLED_SUMS = KeyedTable("labelled_sums", _LABELLED_KEY, _labelled_values())
+LABELLED_SUMS = KeyedTable(
+    "labelled_sums", _LABELLED_KEY, _sums_columns(LABELLED_SUMS_COLUMNS)
+)
 LABELLED_SCORE_BINS = KeyedTable(
     "labelled_score_bins",
     (*_LABELLED_KEY, _int("label"), _int("bin")),
     (_big("requests"),),
 )
 
-PAIRED_COUNTS = ("bdiff_n", "ldiff_n", "mcnemar_b", "mcnemar_c")
-PAIRED_FLOATS = ("bdiff_sum", "bdiff_sum_sq", "ldiff_sum", "ldiff_sum_sq")
-PAIRED_SUMS = KeyedTable(
-    "paired_sums",
-    _PAIRED_KEY,
-    (
-        *_labelled_values("champion_"),
-        *_labelled_values("challenger_"),
-        *(_big(c) for c in PAIRED_COUNTS),
-        *(_real(c) for c in PAIRED_FLOATS),
-    ),
-)
+PAIRED_SUMS = KeyedTable("paired_sums", _PAIRED_KEY, _sums_columns(PAIRED_SUMS_COLUMNS))
 # model 0: the champion's own score, 1: the challenger's shadow score.
 PAIRED_SCORE_BINS = KeyedTable(
     "paired_score_bins",

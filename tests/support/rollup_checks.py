@@ -57,7 +57,7 @@ def assert_rollups_match_rows(ledger: Ledger, experiment: str, epoch: int) -> No
     )
     own = arrays.take(arrays.labelled & ~arrays.fallback)
     variants = sorted(set(own.variant.tolist()))
-    got = rollup.labelled_by_variant()
+    got = rollup.labelled_split().pooled()
     assert sorted(got) == variants
     for v in variants:
         x = own.take(own.variant == v)
