@@ -37,8 +37,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ARRAY_COLUMNS",
     "EXPOSURE_COLUMNS",
-    "EpochRollup",
     "POSTGRES_SCHEMES",
+    "EpochRollup",
     "LabelOutcome",
     "LabelResult",
     "Ledger",
