@@ -15,11 +15,11 @@ from bentoml.models import BentoModel
 from bentoml.validators import ContentType
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse
 
 from ab_router.config import CHALLENGER, CHAMPION
 from churn_features.customer import Customer
-from serving.allocator import cap_arenas, settle_heap
+from serving.allocator import settle_heap
 from serving.api_models import (
     BatchRequest,
     BatchResponse,
@@ -32,29 +32,21 @@ from serving.api_models import (
 )
 from serving.docs_page import OPENAPI_PAGE
 from serving.entry import EntryApp
+from serving.experiment_page import experiment_page_response
 from serving.explain_path import parse_variants
 from serving.http_errors import install_error_handler, json_errors
 from serving.ledger_metrics import ledger_metrics_text
 from serving.metrics import ModelServiceMetrics, ServiceMetrics, render_families
 from serving.model_calls import remote_scorer
 from serving.model_runtime.scorer import ModelScorer
-from serving.model_runtime.store import (
-    describe_model,
-    load_pipeline,
-    load_scorer,
-    require_models,
-)
+from serving.model_runtime.store import describe_model, load_pipeline, load_scorer
 from serving.request_guard import RequestGuardMiddleware
-from serving.settings import (
-    load_settings,
-    observability_config,
-    require_ledger_location,
-)
+from serving.settings import observability_config
+from serving.startup import start_up
 
-settings = load_settings()
-cap_arenas(settings.entry.malloc_arena_max)  # before BentoML starts its threads
-require_models(list(settings.models.tags().values()))
-require_ledger_location(settings.ledger)
+# Exits with one line on stderr when the configuration is wrong. The serve
+# process (no worker index) checks the variable names for everyone.
+settings = start_up(first_process=bentoml.server_context.worker_index is None)
 
 _MODEL_TRAFFIC = {"timeout": settings.entry.request_timeout_s}
 _OBSERVABILITY = observability_config(settings.entry)
@@ -202,6 +194,10 @@ class ChurnAB:
     @http.get("/ab-test/stats")
     async def ab_test_stats(self) -> dict[str, Any]:
         return await self.statistics.stats()
+
+    @http.get("/ab-test/", include_in_schema=False)
+    async def ab_test_page(self) -> HTMLResponse:
+        return await experiment_page_response(self.statistics)
 
     @http.get("/ab-test/report")
     async def ab_test_report(self, epoch: int | None = None) -> dict[str, Any]:

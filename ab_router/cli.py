@@ -4,13 +4,19 @@
                                  --effect -0.01 --design split|shadow ...]
     python -m ab_router report --ledger PATH --experiment NAME [--epoch N]
                                --out DIR
+    python -m ab_router config [--json]
+    python -m ab_router rollups --ledger PATH (--verify | --rebuild)
 
 ``simulate`` runs A/A and A/B experiments on synthetic outcomes, monitored
 after every few labels, and prints the false-positive rate and power of the
 anytime-valid rule next to the naive fixed-horizon test peeked at just as
 often. ``report`` writes ``DIR/report.md`` and its plots for one epoch of an
 experiment (the latest by default: weights are only constant within an
-epoch).
+epoch). ``config`` prints the service's effective configuration from the
+environment: every setting, its value (secrets masked) and its source.
+``rollups --verify`` recomputes the rollups the live view reads
+from every row and exits 1 naming the first difference; ``--rebuild``
+replaces them with that recomputation.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ab_router.config import CHALLENGER, CHAMPION
+from ab_router.errors import AbRouterError
 from ab_router.records import Mode
 from ab_router.simulate import (
     MonitoringConfig,
@@ -33,6 +41,9 @@ from ab_router.simulate import (
 )
 from ab_router.statistics import DecisionConfig, to_jsonable
 from ab_router.statistics.design import design_of
+
+if TYPE_CHECKING:
+    from ab_router.ledger import Ledger
 
 
 def _decision_options(parser: argparse.ArgumentParser) -> None:
@@ -106,6 +117,27 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--champion", default=CHAMPION)
     rep.add_argument("--challenger", default=CHALLENGER)
     _decision_options(rep)
+
+    cfg = sub.add_parser(
+        "config", help="the service's effective configuration (secrets masked)"
+    )
+    cfg.add_argument("--json", action="store_true", help="print JSON, not a table")
+    roll = sub.add_parser("rollups", help="verify or rebuild a ledger's rollups")
+    roll.add_argument(
+        "--ledger",
+        required=True,
+        help="SQLite ledger file, or a postgresql:// URL of a shared ledger",
+    )
+    action = roll.add_mutually_exclusive_group(required=True)
+    action.add_argument(
+        "--verify",
+        action="store_true",
+        help="compare with a recomputation from the rows (counts exactly, "
+        "float sums to a relative 1e-9); exit 1 on a difference",
+    )
+    action.add_argument(
+        "--rebuild", action="store_true", help="recompute them from the rows"
+    )
     return parser
 
 
@@ -163,16 +195,46 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace) -> int:
+def _open_ledger(location: str) -> Ledger | None:
+    """The ledger at a path or URL; None (after saying why) if there is none."""
     # Imported here so `simulate` works without the ledger's dependencies.
     from ab_router.ledger import open_ledger
+
+    is_url = "://" in location
+    if not is_url and not Path(location).is_file():
+        print(f"error: --ledger {location}: no such file", file=sys.stderr)
+        return None
+    return open_ledger(location if is_url else None, Path(location))
+
+
+def _rollups(args: argparse.Namespace) -> int:
+    ledger = _open_ledger(args.ledger)
+    if ledger is None:
+        return 2
+    try:
+        if args.rebuild:
+            ledger.rebuild_rollups()
+            print("rollups rebuilt from the rows")
+            return 0
+        mismatches = ledger.verify_rollups()
+    finally:
+        ledger.close()
+    if not mismatches:
+        print("rollups agree with the rows")
+        return 0
+    more = f" (and {len(mismatches) - 1} more)" if len(mismatches) > 1 else ""
+    print(
+        f"error: rollups differ from the rows: {mismatches[0]}{more}", file=sys.stderr
+    )
+    return 1
+
+
+def _report(args: argparse.Namespace) -> int:
     from ab_router.report import render_report
 
-    is_url = "://" in args.ledger
-    if not is_url and not Path(args.ledger).is_file():
-        print(f"error: --ledger {args.ledger}: no such file", file=sys.stderr)
+    ledger = _open_ledger(args.ledger)
+    if ledger is None:
         return 2
-    ledger = open_ledger(args.ledger if is_url else None, Path(args.ledger))
     try:
         epoch = args.epoch
         transitions = ledger.transitions(args.experiment)
@@ -212,12 +274,42 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(args: argparse.Namespace) -> int:
+    # The service's settings live in serving/, imported only for this command
+    # (they need no BentoML); exit codes and messages match a refused start.
+    import os
+
+    from serving.config_check import check_variable_names
+    from serving.config_report import (
+        effective_configuration,
+        render_json,
+        render_table,
+    )
+    from serving.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+        rows = effective_configuration(os.environ)
+        print(render_json(rows) if args.json else render_table(rows))
+        check_variable_names(os.environ, allow_unknown=settings.startup.allow_unknown)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "simulate":
             return _simulate(args)
+        if args.command == "config":
+            return _config(args)
+        if args.command == "rollups":
+            return _rollups(args)
         return _report(args)
-    except ValueError as exc:  # bad option values, named by DecisionConfig
+    # Bad option values (named by DecisionConfig), or a ledger that cannot be
+    # opened (PostgreSQL URL without the extra, server unreachable).
+    except (ValueError, AbRouterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -40,6 +40,7 @@ ENDPOINTS = {
     "GET /models": "served models, their metrics and current weights",
     "GET /ab-test/stats": "per-variant traffic, latency and predicted churn",
     "GET /ab-test/drift": "per-variant input drift (PSI) and concept drift",
+    "GET /ab-test/": "the experiment as a page (HTML, refreshes itself)",
     "GET /metrics": "Prometheus metrics",
     "GET /docs": "OpenAPI page (BentoML)",
 }
