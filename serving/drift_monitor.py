@@ -43,6 +43,8 @@ from serving.state_cache import StateCache
 logger = logging.getLogger("churn_ab.drift")
 
 NO_REFERENCE = "no_reference"
+# A century: longer windows are the whole epoch anyway (hours=0 says so).
+MAX_WINDOW_HOURS = 24 * 366 * 100
 NO_HELDOUT = "no_heldout_metrics"
 
 
@@ -129,8 +131,10 @@ class DriftMonitor:
         name = state.config.name
         chosen = state.epoch if epoch is None else epoch
         span = self.settings.drift_window_hours if hours is None else hours
-        if span < 0:
-            raise InvalidQueryError(f"hours must be >= 0, got {span}", field="hours")
+        if not 0 <= span <= MAX_WINDOW_HOURS:
+            raise InvalidQueryError(
+                f"hours must be 0..{MAX_WINDOW_HOURS}, got {span}", field="hours"
+            )
         since = None if span == 0 else hour_of(time.time()) - span + 1
         return Window(name, chosen, span, since)
 

@@ -213,6 +213,7 @@ def test_models_show_the_reference_and_the_drift_window_is_validated(
     assert whole.status_code == 200 and whole.json()["window"]["hours"] == 0
     for query, field in (
         ("hours=-1", "hours"),
+        ("hours=99999999999999999999", "hours"),
         ("hours=many", "hours"),
         ("epoch=999", "epoch"),
     ):
