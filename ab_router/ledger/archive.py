@@ -5,7 +5,8 @@
 older than DAYS) to ``<experiment>-epoch-<N>.jsonl.gz``:
 
 - format: gzip of UTF-8 JSON lines, one exposure per line, an object keyed
-  by the exposure columns (``ARCHIVE_COLUMNS``), request ids as strings;
+  by the exposure columns (``ARCHIVE_COLUMNS``), request ids as strings,
+  in the database's order of stored request ids;
   floats as Python's ``json`` writes them (shortest round-trip repr, so
   they read back bit for bit; an infinite latency is ``Infinity``);
 - the file is read back and its row count and SHA-256 (of the uncompressed
@@ -43,9 +44,11 @@ if TYPE_CHECKING:
     from ab_router.ledger.base import Ledger
 
 ARCHIVE_COLUMNS = (*(c.strip() for c in EXPOSURE_COLUMNS.split(",")), "observed_at")
+# Ordered, so the file and the check inside the deleting transaction see the
+# rows in one order and both stream them (memory: one chunk).
 _SELECT = (
     f"SELECT {', '.join(ARCHIVE_COLUMNS)} FROM exposures "
-    "WHERE experiment = ? AND epoch = ?"
+    "WHERE experiment = ? AND epoch = ? ORDER BY request_id"
 )
 _CHUNK = 10_000
 
@@ -73,9 +76,9 @@ def _digest(lines: Iterable[bytes]) -> tuple[int, str]:
     return n, sha.hexdigest()
 
 
-def _sorted_lines(rows: Iterable[Sequence[Any]]) -> list[bytes]:
-    # By request id: the database may return rows in any order.
-    return sorted(_line(r) for r in rows)
+def _cursor_rows(cursor: Cursor) -> Iterator[Sequence[Any]]:
+    while rows := cursor.fetchmany(_CHUNK):
+        yield from rows
 
 
 def _file_lines(path: Path) -> Iterator[bytes]:
@@ -104,12 +107,17 @@ def archive_epoch(
     """Write, check and delete one epoch's rows (see the module docstring)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{experiment}-epoch-{epoch}.jsonl.gz"
-    lines = _sorted_lines(
-        r for chunk in ledger._read_chunks(_SELECT, (experiment, epoch)) for r in chunk
-    )
+    chunks = ledger._read_chunks(_SELECT, (experiment, epoch))
     with gzip.open(path, "wb") as f:
-        f.writelines(lines)
-    written = _digest(lines)
+
+        def lines() -> Iterator[bytes]:
+            for chunk in chunks:
+                for row in chunk:
+                    line = _line(row)
+                    f.write(line)
+                    yield line
+
+        written = _digest(lines())
     if _digest(_file_lines(path)) != written:
         raise LedgerUnavailableError(
             f"the archive {path} does not read back as written"
@@ -118,7 +126,7 @@ def archive_epoch(
 
     def work(cursor: Cursor) -> None:
         cursor.execute(_SELECT, (experiment, epoch))
-        if _digest(_sorted_lines(cursor.fetchall())) != written:
+        if _digest(_line(r) for r in _cursor_rows(cursor)) != written:
             raise LedgerUnavailableError(
                 f"epoch {epoch} of {experiment!r} changed while it was archived; "
                 "nothing was deleted: run the archive again"
@@ -145,7 +153,7 @@ def archive_epoch(
 
 def restore_archive(ledger: Ledger, path: Path) -> ArchivedEpoch:
     """Put an archived epoch's rows back; its rollups never left."""
-    lines = list(_file_lines(path))
+    lines = list(_file_lines(path))  # one epoch, restored on purpose
     records = [json.loads(line) for line in lines]
     epochs = {(r["experiment"], int(r["epoch"])) for r in records}
     if len(epochs) != 1:
