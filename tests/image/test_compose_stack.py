@@ -41,7 +41,8 @@ from image_support import (
 
 from churn_features.schema import EXAMPLE_CUSTOMER
 
-pytestmark = pytest.mark.image
+# Image builds and exports are slow on 2 busy cores: more than the default 600 s.
+pytestmark = [pytest.mark.image, pytest.mark.timeout(1500)]
 
 ALERT = "ChurnAbSampleRatioMismatch"
 FAST_INTERVAL = "2s"
