@@ -68,6 +68,8 @@ def tools() -> Iterator[Tools]:
     ).stdout
     env = dict(line.split("=", 1) for line in exported.split("\0") if "=" in line)
     firewall_before = snapshot_firewall()
+    cni_state = Path("/var/lib/cni/networks")
+    cni_before = set(cni_state.glob("*"))
     tools = Tools(env=env)
     yield tools
 
@@ -84,8 +86,9 @@ def tools() -> Iterator[Tools]:
         tools.run("podman", "volume", "rm", "-f", name, check=False)
     for name in ours("network", "ls"):
         tools.run("podman", "network", "rm", "-f", name, check=False)
-    # CNI's host-local IPAM keeps a directory per network it has served.
-    for state in Path("/var/lib/cni/networks").glob(f"{PREFIX}*"):
+    # CNI's host-local IPAM keeps a directory per network it has served
+    # (podman's default network included): drop those this run made.
+    for state in set(cni_state.glob("*")) - cni_before:
         shutil.rmtree(state, ignore_errors=True)
     for ref in reversed(tools.created_images):
         tools.run("buildah", "rmi", ref, check=False)
