@@ -69,6 +69,14 @@ def _decision_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--srm-threshold", type=float, default=d.srm_threshold)
 
 
+def _ledger_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ledger",
+        required=True,
+        help="SQLite ledger file, or a postgresql:// URL of a shared ledger",
+    )
+
+
 def _decision_config(args: argparse.Namespace) -> DecisionConfig:
     return DecisionConfig(
         alpha=args.alpha,
@@ -108,11 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     _decision_options(sim)
 
     rep = sub.add_parser("report", help="Markdown + PNG report from a ledger")
-    rep.add_argument(
-        "--ledger",
-        required=True,
-        help="SQLite ledger file, or a postgresql:// URL of a shared ledger",
-    )
+    _ledger_option(rep)
     rep.add_argument("--experiment", required=True)
     rep.add_argument("--epoch", type=int, default=None, help="default: the latest")
     rep.add_argument("--out", type=Path, required=True, help="output directory")
@@ -122,11 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     _decision_options(rep)
 
     roll = sub.add_parser("rollups", help="verify or rebuild a ledger's rollups")
-    roll.add_argument(
-        "--ledger",
-        required=True,
-        help="SQLite ledger file, or a postgresql:// URL of a shared ledger",
-    )
+    _ledger_option(roll)
     action = roll.add_mutually_exclusive_group(required=True)
     action.add_argument(
         "--verify",
@@ -139,11 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     arc = sub.add_parser("archive", help="move closed epochs' rows to files")
-    arc.add_argument(
-        "--ledger",
-        required=True,
-        help="SQLite ledger file, or a postgresql:// URL of a shared ledger",
-    )
+    _ledger_option(arc)
     what = arc.add_mutually_exclusive_group(required=True)
     what.add_argument(
         "--older-than",
