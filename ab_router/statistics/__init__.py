@@ -26,7 +26,8 @@ Modules, from raw numbers to a verdict:
   (``LabelledRows``: exact, from rows).
 - :mod:`.labelled_sums`: labelled quality as mergeable sums (``LabelledSums``,
   ``PairedSums``, score histograms for a binned AUC), with the column names
-  the ledger's rollups store.
+  the ledger's rollups store; the pieces are :mod:`.score_histogram`,
+  :mod:`.variant_sums`, :mod:`.paired_sums` and :mod:`.sums_storage`.
 - :mod:`.sums_analysis`: ``QualitySums``, the ``LabelledData`` the live view
   reads from those sums; the designs' code is the same.
 - :mod:`.model_split`: sums keyed by variant and model id, never pooled
