@@ -172,12 +172,21 @@ def start_bento_server(
     entry_workers: int = 2,
     ready_timeout_s: float = 90.0,
     target: str = "service:ChurnAB",
+    own_home: bool = True,
 ) -> BentoServer:
-    """Run ``bentoml serve`` from the repo root and wait until ``/readyz`` is 200."""
+    """Run ``bentoml serve`` from the repo root and wait until ``/readyz`` is 200.
+
+    ``own_home=False`` serves from ``bentoml_home`` itself, so that several
+    servers share one home as they would on one host.
+    """
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     ledger_path = workdir / "ledger.sqlite3"
-    home = private_home(bentoml_home, workdir / "bentoml-home")
+    home = (
+        private_home(bentoml_home, workdir / "bentoml-home")
+        if own_home
+        else bentoml_home
+    )
     server_env = {
         **os.environ,
         "BENTOML_HOME": str(home),
