@@ -21,6 +21,7 @@ from starlette.responses import FileResponse, JSONResponse
 
 from ab_router.config import CHALLENGER, CHAMPION
 from churn_features.customer import Customer
+from serving.access import access_control, announce
 from serving.allocator import cap_arenas, settle_heap
 from serving.api_models import (
     BatchRequest,
@@ -60,6 +61,7 @@ settings = load_settings()
 cap_arenas(settings.entry.malloc_arena_max)  # before BentoML starts its threads
 require_models(list(settings.models.tags().values()))
 require_ledger_location(settings.ledger)
+ACCESS = access_control(settings.access, settings.entry.entry_workers)
 
 _MODEL_TRAFFIC = {"timeout": settings.entry.request_timeout_s}
 _OBSERVABILITY = observability_config(settings.entry)
@@ -147,6 +149,7 @@ class ChurnAB:
         metrics = ServiceMetrics.create()
         self.metrics_check = MetricsSelfCheck.from_environment()
         self.metrics_check.run_in_background()
+        announce(ACCESS)
         self.entry = EntryApp(
             settings,
             scorers={
@@ -233,7 +236,7 @@ class ChurnAB:
 
 
 ChurnAB.add_asgi_middleware(  # type: ignore[attr-defined]
-    RequestGuardMiddleware, max_body_bytes=settings.entry.max_body_bytes
+    RequestGuardMiddleware, max_body_bytes=settings.entry.max_body_bytes, access=ACCESS
 )
 
 

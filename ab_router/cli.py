@@ -4,13 +4,16 @@
                                  --effect -0.01 --design split|shadow ...]
     python -m ab_router report --ledger PATH --experiment NAME [--epoch N]
                                --out DIR
+    python -m ab_router api-key add NAME --file PATH [--rate R --burst B]
+    python -m ab_router api-key remove NAME --file PATH
 
 ``simulate`` runs A/A and A/B experiments on synthetic outcomes, monitored
 after every few labels, and prints the false-positive rate and power of the
 anytime-valid rule next to the naive fixed-horizon test peeked at just as
 often. ``report`` writes ``DIR/report.md`` and its plots for one epoch of an
 experiment (the latest by default: weights are only constant within an
-epoch).
+epoch). ``api-key add`` prints a new API key once and stores only its salted
+hash in the key file a running service reloads (``CHURN_AB_API_KEYS_FILE``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from ab_router.api_keys import add_key, remove_key
 from ab_router.config import CHALLENGER, CHAMPION
+from ab_router.errors import ConfigError
 from ab_router.records import Mode
 from ab_router.simulate import (
     MonitoringConfig,
@@ -106,7 +111,33 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--champion", default=CHAMPION)
     rep.add_argument("--challenger", default=CHALLENGER)
     _decision_options(rep)
+
+    keys = sub.add_parser("api-key", help="create or remove an API key entry")
+    key_sub = keys.add_subparsers(dest="key_command", required=True)
+    add = key_sub.add_parser("add", help="print a new key once, store its hash")
+    add.add_argument("name", help="1-32 of a-z 0-9 _ -: logs and metric label")
+    add.add_argument("--file", type=Path, required=True, help="the key file")
+    add.add_argument("--rate", type=float, help="requests (rows) per second")
+    add.add_argument("--burst", type=float, help="bucket size (rows)")
+    remove = key_sub.add_parser("remove", help="revoke a key by name")
+    remove.add_argument("name")
+    remove.add_argument("--file", type=Path, required=True)
     return parser
+
+
+def _api_key(args: argparse.Namespace) -> int:
+    if args.key_command == "add":
+        key = add_key(args.file, args.name, rate=args.rate, burst=args.burst)
+        print(key)
+        print(
+            f"stored the hash of key {args.name!r} in {args.file}; the key is "
+            "shown only this once",
+            file=sys.stderr,
+        )
+    else:
+        remove_key(args.file, args.name)
+        print(f"removed key {args.name!r} from {args.file}", file=sys.stderr)
+    return 0
 
 
 def _row(name: str, o: RuleOutcome) -> str:
@@ -217,7 +248,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "simulate":
             return _simulate(args)
+        if args.command == "api-key":
+            return _api_key(args)
         return _report(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:  # bad option values, named by DecisionConfig
         print(f"error: {exc}", file=sys.stderr)
         return 2
