@@ -7,7 +7,7 @@ A key file holds one key per line, ``name:salt:hash`` with an optional
 people choose and can guess, while every key here is 256 random bits from
 ``secrets``, out of reach of any guessing however fast the hash; a fast hash
 also means an attacker sending random keys costs microseconds, not a
-scrypt's tens of milliseconds each (docs/security.md measures both).
+scrypt's tens of milliseconds each (``benchmarks/access_check.py`` measures both).
 """
 
 from __future__ import annotations
