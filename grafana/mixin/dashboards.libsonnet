@@ -252,6 +252,12 @@ local layout = import 'lib/layout.libsonnet';
           ],
           'Live worker processes whose metric files /metrics reads, next to how many the instance runs.',
         ),
+        p.timeseries(
+          'Rate-limited requests per API key',
+          'reqps',
+          [p.target(fmt('sum by (key) (rate(churn_ab_rate_limited_total{%(s)s}[%(r)s]))'), '{{key}}')],
+          'Requests answered 429 because their API key was over its rate (a batch counts as its rows against the limit, as one request here).',
+        ),
       ],
     },
   ],

@@ -45,6 +45,7 @@ CONTRACT_METRICS = {
     "churn_ab_metrics_self_check",
     "churn_ab_metrics_writers",
     "churn_ab_metrics_expected_writers",
+    "churn_ab_rate_limited_total",
     "churn_ab_variant_weight_ratio",
     "churn_ab_canary_stage",
     "churn_ab_canary_rollbacks_total",
