@@ -17,7 +17,7 @@ from bentoml.models import BentoModel
 from bentoml.validators import ContentType
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse
 
 from ab_router.config import CHALLENGER, CHAMPION
 from churn_features.customer import Customer
@@ -34,6 +34,7 @@ from serving.api_models import (
 )
 from serving.docs_page import OPENAPI_PAGE
 from serving.entry import EntryApp
+from serving.experiment_page import experiment_page_response
 from serving.http_errors import install_error_handler, json_errors
 from serving.ledger_metrics import ledger_metrics_text
 from serving.metrics import ModelServiceMetrics, ServiceMetrics, render_families
@@ -207,6 +208,10 @@ class ChurnAB:
     @http.get("/ab-test/stats")
     async def ab_test_stats(self) -> dict[str, Any]:
         return await self.statistics.stats()
+
+    @http.get("/ab-test/", include_in_schema=False)
+    async def ab_test_page(self) -> HTMLResponse:
+        return await experiment_page_response(self.statistics)
 
     @http.get("/ab-test/report")
     async def ab_test_report(self, epoch: int | None = None) -> dict[str, Any]:

@@ -11,32 +11,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.processes import descendant_pids
+
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-
-
-def _ppid(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name may contain spaces and parentheses: split after the last ')'.
-    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def descendants(root: int) -> list[int]:
     """``root`` and every process below it, parents before children."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            parent = _ppid(int(entry))
-            if parent is not None:
-                children.setdefault(parent, []).append(int(entry))
-    found, queue = [], [root]
-    while queue:
-        pid = queue.pop(0)
-        found.append(pid)
-        queue.extend(sorted(children.get(pid, [])))
-    return found
+    return [root, *descendant_pids(root)]
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ machine description and raw numbers, to ``benchmarks/results/<stamp>.md``
 and ``.json``.
 
 Extra Bento configurations join the same interleaving with ``--variant
-NAME:KEY=VALUE,KEY=VALUE`` (environment for ``bentoml serve``; a
-``CHURN_BENCH_TWEAKS`` key serves ``benchmarks.tuned_service`` instead).
+NAME:KEY=VALUE,KEY=VALUE`` (environment for ``bentoml serve``: settings, a
+BentoML config file, a PYTHONPATH shim; production code is never patched).
 """
 
 from __future__ import annotations

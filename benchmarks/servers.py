@@ -1,33 +1,30 @@
 """Start and stop the servers under test: ``bentoml serve`` and uvicorn apps.
 
-Every server listens on 127.0.0.1 on a free port, in its own session, and is
-stopped by its PID; any descendant still alive afterwards is killed by PID
-(BentoML's workers call setsid, so a process group does not reach them).
+Started and stopped by ``harness.processes``, the same code the tests use: on
+127.0.0.1 on a free port, in its own session, stopped by its PID, and any
+descendant still alive afterwards killed by PID and reported.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
-import time
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from benchmarks.procs import descendants
+from harness.processes import (
+    HOST,
+    free_port,
+    spawn,
+    stop_process_tree,
+    wait_until_ready,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = REPO_ROOT / ".venv" / "bin"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -53,29 +50,13 @@ class Server:
     def log_tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
 
-    def stop(self, timeout_s: float = 20.0) -> None:
-        tree = self.pids()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(_alive(p) for p in tree):
-            time.sleep(0.1)
-        for pid in tree:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    def stop(self, timeout_s: float = 20.0) -> list[int]:
+        """Stop by PID; the PIDs that had to be SIGKILLed (empty: clean), also
+        reported on stderr so a run that left something behind says so."""
+        left = stop_process_tree(self.process, timeout_s)
+        if left:
+            print(f"{self.name}: killed leftover processes {left}", file=sys.stderr)
+        return left
 
 
 def _start(
@@ -88,29 +69,14 @@ def _start(
     description: str,
     ready_timeout_s: float,
 ) -> Server:
-    workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / f"{name}-{port}.log"
     full_env = {**os.environ, **env}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=full_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = spawn(command, cwd=REPO_ROOT, env=full_env, log_path=log_path)
     server = Server(
-        name, f"http://127.0.0.1:{port}", process, log_path, description, dict(env)
+        name, f"http://{HOST}:{port}", process, log_path, description, dict(env)
     )
-    deadline = time.monotonic() + ready_timeout_s
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(server.url + ready_path, timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
+    if wait_until_ready(process, server.url + ready_path, ready_timeout_s):
+        return server
     tail = server.log_tail()
     server.stop()
     raise RuntimeError(f"{name} did not become ready (exit {process.poll()}):\n{tail}")
@@ -131,10 +97,8 @@ def start_bento(
         "CHURN_AB_LEDGER_PATH": str(workdir / f"{name}-ledger.sqlite3"),
         **(env or {}),
     }
-    if "CHURN_BENCH_TWEAKS" in server_env:
-        target = "benchmarks.tuned_service:ChurnAB"
     command = [str(VENV_BIN / "bentoml"), "serve", target]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
+    command += ["--host", HOST, "--port", str(port)]
     settings = " ".join(f"{k}={v}" for k, v in (env or {}).items())
     description = f"bentoml serve {target}" + (f" with {settings}" if settings else "")
     return _start(
@@ -160,7 +124,7 @@ def start_uvicorn(
     ready_timeout_s: float = 60.0,
 ) -> Server:
     port = free_port()
-    command = [str(VENV_BIN / "uvicorn"), app, "--host", "127.0.0.1"]
+    command = [str(VENV_BIN / "uvicorn"), app, "--host", HOST]
     command += ["--port", str(port), "--workers", str(workers)]
     if not access_log:
         command.append("--no-access-log")

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite uses, only when one is missing.
 # prometheus/promtool: live scrapes and rule tests; jsonnet: dashboards;
-# wrk: benchmarks; sqlite3: ledger inspection; postgresql: the shared ledger.
+# wrk: benchmarks; sqlite3: ledger inspection; postgresql: the shared ledger;
+# chromium: the experiment page's real-browser test (headless, DevTools pipe).
 # With the argument "image": what building and running the OCI image needs.
 set -euo pipefail
-packages=(prometheus jsonnet wrk sqlite3 make postgresql)
+packages=(prometheus jsonnet wrk sqlite3 make postgresql chromium)
 if [[ "${1:-}" == "image" ]]; then
   packages=(buildah debootstrap podman runc iptables)
 fi

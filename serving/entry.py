@@ -34,6 +34,7 @@ ENDPOINTS = {
     "GET /health": "liveness and model status",
     "GET /models": "served models, their metrics and current weights",
     "GET /ab-test/stats": "per-variant traffic, latency and predicted churn",
+    "GET /ab-test/": "the experiment as a page (HTML, refreshes itself)",
     "GET /metrics": "Prometheus metrics",
     "GET /docs": "OpenAPI page (BentoML)",
 }

@@ -67,13 +67,53 @@ def stats(server: BentoServer) -> dict[str, Any]:
     return dict(httpx.get(f"{server.url}/ab-test/stats", timeout=30).json())
 
 
+STARTING_WEIGHTS = {"v1": 0.5, "v2": 0.5}
+
+
+def admin(server: BentoServer, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = httpx.post(f"{server.url}{path}", json=body, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def restore_starting_point(server: BentoServer) -> None:
+    """Split mode, v1 champion, 50/50: where every test on the shared server
+    starts, whatever the previous one changed or where it failed."""
+    state = admin(server, "/ab-test/mode", {"mode": "split", "reason": "teardown"})
+    if state["champion"] != "v1":
+        admin(server, "/ab-test/promote", {"reason": "teardown"})
+    state = admin(
+        server, "/ab-test/weights", {"weights": STARTING_WEIGHTS, "reason": "teardown"}
+    )
+    assert state["mode"] == "split" and state["champion"] == "v1", state
+    assert state["effective_weights"] == STARTING_WEIGHTS, state
+
+
 @pytest.fixture(scope="module")
-def server(
+def module_server(
     trained_home: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BentoServer]:
     server = start_bento_server(trained_home, tmp_path_factory.mktemp("experiment"))
-    yield server
-    assert not server.stop()
+    try:
+        yield server
+    finally:
+        leftover = server.stop()
+    assert not leftover, f"bentoml serve left processes behind: {leftover}"
+
+
+def transition_count(server: BentoServer) -> int:
+    return len(httpx.get(f"{server.url}/ab-test/transitions", timeout=30).json())
+
+
+@pytest.fixture
+def server(module_server: BentoServer) -> Iterator[BentoServer]:
+    """The module's server, put back to the starting point after each test
+    that changed it (in teardown, so a failed assert cannot leak its changes).
+    A test that changed nothing is left alone: every reset opens an epoch."""
+    before = transition_count(module_server)
+    yield module_server
+    if transition_count(module_server) != before:
+        restore_starting_point(module_server)
 
 
 def test_stickiness_for_1000_customers_across_calls_and_a_restart(
@@ -153,21 +193,13 @@ def test_weights_changed_at_runtime_reach_every_worker(server: BentoServer) -> N
     transitions = httpx.get(f"{server.url}/ab-test/transitions").json()
     assert transitions[-1]["kind"] == "weights"
     assert transitions[-1]["reason"] == "all to v1"
-    reset = httpx.post(
-        f"{server.url}/ab-test/weights",
-        json={"weights": {"v1": 0.5, "v2": 0.5}},
-        headers=ADMIN,
-    )
-    assert reset.status_code == 200
 
 
 def test_mode_promote_rollback_and_reset_through_the_admin_api(
     server: BentoServer,
 ) -> None:
     def call(path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = httpx.post(f"{server.url}{path}", json=body, headers=ADMIN)
-        assert response.status_code == 200, response.text
-        return dict(response.json())
+        return admin(server, path, body)
 
     start = call("/ab-test/mode", {"mode": "shadow", "reason": "dry run v2"})
     assert start["mode"] == "shadow"
@@ -188,10 +220,6 @@ def test_mode_promote_rollback_and_reset_through_the_admin_api(
     old = httpx.get(f"{server.url}/ab-test/report", params={"epoch": promoted["epoch"]})
     assert old.status_code == 200 and old.json()["epoch"] == promoted["epoch"]
     assert httpx.get(f"{server.url}/ab-test/report?epoch=999").status_code == 404
-    # Back to the starting point for the tests that follow.
-    call("/ab-test/weights", {"weights": {"v1": 0.5, "v2": 0.5}})
-    call("/ab-test/promote", {})  # v1 champion again, all traffic
-    call("/ab-test/weights", {"weights": {"v1": 0.5, "v2": 0.5}})
 
 
 def test_feedback_joins_and_is_idempotent(server: BentoServer) -> None:

@@ -50,7 +50,7 @@ class Pair:
 
 
 @pytest.fixture(scope="module")
-def pair(
+def module_pair(
     trained_home: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Pair]:
     postgres = PostgresServer().start()
@@ -88,6 +88,29 @@ def pair(
     assert not any(leftovers.values()), f"bentoml serve left processes: {leftovers}"
     assert not postgres_leftover, f"PostgreSQL left processes: {postgres_leftover}"
     assert not postgres.root.exists()
+
+
+STARTING_WEIGHTS = {"v1": 0.5, "v2": 0.5}
+
+
+@pytest.fixture
+def pair(module_pair: Pair) -> Iterator[Pair]:
+    """The module's pair, with the shared experiment put back to 50/50 after
+    each test, in teardown, so a failed assert cannot leak a weight change.
+    Only a changed experiment is reset: a reset opens a new epoch, and the
+    tests read the traffic and labels of the current one."""
+    yield module_pair
+    models = httpx.get(f"{module_pair.a.url}/models", timeout=30).json()["models"]
+    if {variant: models[variant]["weight"] for variant in models} == STARTING_WEIGHTS:
+        return
+    response = httpx.post(
+        f"{module_pair.a.url}/ab-test/weights",
+        json={"weights": STARTING_WEIGHTS, "reason": "teardown"},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["effective_weights"] == STARTING_WEIGHTS
 
 
 def predict(server: BentoServer, customer_id: str) -> dict[str, Any]:

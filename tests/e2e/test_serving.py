@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
 from churn_features.schema import EXAMPLE_CUSTOMER
@@ -195,13 +198,59 @@ def test_stats_and_metrics_count_exactly_what_was_sent(
     assert latency["min"] <= latency["p50"] <= latency["p95"] <= latency["max"]
 
 
-def test_both_entry_workers_answer(bento_server: BentoServer) -> None:
-    entry_workers = [
+def _entry_workers(server: BentoServer) -> list[int]:
+    # Every worker's command line names service:ChurnAB; the entry service's
+    # workers are the ones started with --service-name churn_ab.
+    return [
         pid
-        for pid in bento_server.child_pids()
-        if "churn_ab" in _cmdline(pid) or "service:ChurnAB" in _cmdline(pid)
+        for pid in server.child_pids()
+        if "--service-name churn_ab " in _cmdline(pid)
     ]
-    assert len(entry_workers) >= 2, [_cmdline(p) for p in bento_server.child_pids()]
+
+
+def _answered_by_process(server: BentoServer) -> dict[int, float]:
+    """predictions_total per process, read from each process's own file in the
+    Prometheus multiprocess directory (``counter_<pid>.db``): the only record
+    of which worker answered, since answers do not name their process."""
+    directory = Path(server.env["BENTOML_HOME"]) / "prometheus_multiproc_dir"
+    answered: dict[int, float] = {}
+    for path in directory.glob("counter_*.db"):
+        pid = int(path.stem.removeprefix("counter_"))
+        for key, value, _, _ in MmapedDict.read_all_values_from_file(str(path)):
+            if json.loads(key)[1] == "predictions_total":
+                answered[pid] = answered.get(pid, 0.0) + value
+    return answered
+
+
+def _predict_on_new_connections(server: BentoServer, count: int) -> int:
+    def call(_: int) -> None:
+        # No shared client: each request opens its own connection.
+        response = httpx.post(
+            f"{server.url}/predict", json=dict(EXAMPLE_CUSTOMER), timeout=30
+        )
+        assert response.status_code == 200, response.text
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(call, range(count)))
+    return count
+
+
+def test_both_entry_workers_answer(bento_server: BentoServer) -> None:
+    workers = _entry_workers(bento_server)
+    assert len(workers) == 2, [_cmdline(p) for p in bento_server.child_pids()]
+    before = _answered_by_process(bento_server)
+    sent = 0
+    # New connections spread over both workers' accept queues; a bounded number
+    # of rounds, stopping as soon as both have answered.
+    for _ in range(10):
+        sent += _predict_on_new_connections(bento_server, 40)
+        after = _answered_by_process(bento_server)
+        grew = {pid: after.get(pid, 0.0) - before.get(pid, 0.0) for pid in workers}
+        if all(grew.values()):
+            break
+    assert all(grew[pid] > 0 for pid in workers), (grew, sent)
+    # Only the entry workers count answers, and every answer exactly once.
+    assert sum(after.values()) - sum(before.values()) == sent == sum(grew.values())
 
 
 def _cmdline(pid: int) -> str:

@@ -25,12 +25,13 @@ from image_support import (
     TIMINGS,
     Running,
     Tools,
-    free_port,
     restore_firewall,
     snapshot_firewall,
     timed,
     wait_ready,
 )
+
+from harness.processes import free_port
 
 
 def pytest_collection_modifyitems(

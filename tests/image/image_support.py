@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shlex
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -42,12 +41,6 @@ def timed(step: str, argv: list[str], env: dict[str, str], **kw: object) -> str:
             f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-8000:]}"
         )
     return str(result.stdout)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_ready(base_url: str, is_alive: Callable[[], bool]) -> float:

@@ -19,12 +19,12 @@ from image_support import (
     TIMINGS,
     Running,
     Tools,
-    free_port,
     timed,
     wait_ready,
 )
 
 from churn_features.schema import EXAMPLE_CUSTOMER
+from harness.processes import free_port
 
 pytestmark = pytest.mark.image
 

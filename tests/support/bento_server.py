@@ -1,65 +1,31 @@
 """Start and stop a real ``bentoml serve`` of this project for tests.
 
-Every server listens on 127.0.0.1 on a free port, runs in its own session so
-its worker processes can be found and stopped through its PID, and leaves no
-process behind.
+Started and stopped by ``harness.processes`` (shared with the benchmarks): on
+127.0.0.1 on a free port, stopped by PID, nothing left behind.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+from harness.processes import (
+    HOST,
+    descendant_pids,
+    free_port,
+    spawn,
+    stop_process_tree,
+    wait_until_ready,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BENTOML = Path(sys.executable).with_name("bentoml")
 SAMPLE = REPO_ROOT.parent / "shared" / "data" / "telco-customer-churn.sample.csv"
 ADMIN_TOKEN = "test-admin-token"
-
-
-def _all_pids() -> list[int]:
-    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return ""
-    return raw.replace(b"\0", b" ").decode(errors="replace")
-
-
-def _parent(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name may hold spaces; fields after its closing ')' are fixed.
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def descendant_pids(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for pid in _all_pids():
-        parent = _parent(pid)
-        if parent is not None:
-            children.setdefault(parent, []).append(pid)
-    found: list[int] = []
-    stack = [root]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
 
 
 def private_home(trained_home: Path, destination: Path) -> Path:
@@ -76,12 +42,6 @@ def private_home(trained_home: Path, destination: Path) -> Path:
         if not link.exists():
             link.symlink_to(trained_home / store, target_is_directory=True)
     return destination
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def sample_csv() -> Path:
@@ -131,37 +91,9 @@ class BentoServer:
         sessions, so the process tree, not the session, finds them)."""
         return descendant_pids(self.pid)
 
-    def stop(self, timeout_s: float = 20.0) -> list[int]:
-        """SIGTERM the server by PID and wait for it and every worker to exit.
-
-        Returns the PIDs that had to be SIGKILLed (an empty list is a clean
-        shutdown), so tests can assert nothing was left behind.
-        """
-        workers = self.child_pids()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        alive = workers
-        while alive and time.monotonic() < deadline:
-            time.sleep(0.1)
-            alive = [pid for pid in alive if _is_alive(pid)]
-        for pid in alive:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        return alive
-
-
-def _is_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+    def stop(self, timeout_s: float = 20.0, *, also: Iterable[int] = ()) -> list[int]:
+        """Stop by PID; the PIDs that had to be SIGKILLed (empty: clean)."""
+        return stop_process_tree(self.process, timeout_s, also=also)
 
 
 def start_bento_server(
@@ -197,28 +129,13 @@ def start_bento_server(
         **(env or {}),
     }
     log_path = workdir / f"bentoml-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(BENTOML), "serve", target, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO_ROOT,
-            env=server_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    command = [str(BENTOML), "serve", target, "--host", HOST, "--port", str(port)]
+    process = spawn(command, cwd=REPO_ROOT, env=server_env, log_path=log_path)
     server = BentoServer(
-        f"http://127.0.0.1:{port}", port, process, log_path, ledger_path, server_env
+        f"http://{HOST}:{port}", port, process, log_path, ledger_path, server_env
     )
-    deadline = time.monotonic() + ready_timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
+    if wait_until_ready(process, f"{server.url}/readyz", ready_timeout_s):
+        return server
     server.stop()
     raise RuntimeError(
         f"bentoml serve did not become ready (exit {process.poll()}):\n"

@@ -25,7 +25,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from tests.support.bento_server import free_port
+from harness.processes import free_port
 
 USER = "postgres"
 PASSWORD = "test-password"

@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
+from harness.processes import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIXIN_DIR = REPO_ROOT / "grafana" / "mixin"
 DASHBOARD_FILE = REPO_ROOT / "grafana" / "dashboards" / "churn-ab-overview.json"
@@ -112,13 +114,6 @@ def concrete_dashboard_expr(
 
 # --------------------------------------------------------------------------
 # Running Prometheus
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def port_is_open(port: int) -> bool:

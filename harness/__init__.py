@@ -1,0 +1,1 @@
+"""Development harness shared by ``tests/`` and ``benchmarks/``; never shipped."""
