@@ -125,10 +125,6 @@ class AccessControl:
             self._load(keys_file)  # at start a bad file raises: the start stops
 
     @property
-    def enabled(self) -> bool:
-        return self.keys_file is not None
-
-    @property
     def key_names(self) -> list[str]:
         return sorted(self._entries)
 

@@ -90,6 +90,9 @@ def test_a_second_instance_on_the_same_home_does_not_freeze_the_first(
     assert httpx.get(f"{first.url}/health").json()["metrics"] == "ok"
     instance_dirs = sorted(p.name for p in (home / INSTANCES_DIR).iterdir())
     assert len(instance_dirs) == 2, instance_dirs
+    # Every worker, entry and model, checked its directory at start.
+    for server in (first, second):
+        assert "metrics degraded" not in server.log(), server.log()[-3000:]
 
 
 def _counter_like(samples: Samples, kinds: dict[str, str]) -> Samples:

@@ -31,9 +31,10 @@ ADMIN_TOKEN = "test-admin-token"
 def private_home(trained_home: Path, destination: Path) -> Path:
     """A BENTOML_HOME of its own that shares the trained models and bentos.
 
-    ``bentoml serve`` wipes ``$BENTOML_HOME/prometheus_multiproc_dir`` at
-    start, so a second server on the same home would erase the metrics of the
-    first; models and bentos are only read, so they are linked.
+    Servers on one home no longer disturb each other's metrics (each has its
+    own multiprocess directory, serving/metrics_dir.py), but a home per server
+    keeps what a test leaves behind its own; models and bentos are only read,
+    so they are linked.
     """
     destination.mkdir(parents=True, exist_ok=True)
     for store in ("models", "bentos"):
