@@ -12,6 +12,8 @@ is under 10 µs per request.
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import statistics
 import tempfile
 import time
@@ -97,13 +99,15 @@ def scrypt_us() -> float:
 
 
 def main() -> None:
+    logging.getLogger("churn_ab.access").setLevel(logging.ERROR)  # key-file chatter
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         open_api = AccessControl(None, entry_workers=2, count=False)
         no_keys = _median_us(lambda: open_api.authenticate(_headers("x")))
         results = {n: measure(n, directory) for n in (1, 10, 100)}
     rows = list(next(iter(results.values())))
-    print("API key check, µs per request (median of 7 runs)\n")
+    print("API key check, µs per request (median of 7 runs)")
+    print(f"load average {[round(x, 2) for x in os.getloadavg()]}\n")
     print("| step | " + " | ".join(f"{n} key(s)" for n in results) + " |")
     print("| --- |" + " ---: |" * len(results))
     print(f"| no key file (API open) | {no_keys:.2f} |" + " |" * (len(results) - 1))
