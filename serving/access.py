@@ -18,7 +18,7 @@ entry_workers`` and ``burst / entry_workers``, so an instance never admits
 more than ``rate × t + burst`` rows of a key in any window ``t``; a client
 whose requests all reach one worker (a single keep-alive connection) gets as
 little as ``rate / entry_workers``. A bucket shared through an mmap'd file
-and a lock measured 4-7x as much (``benchmarks/access_check.py``);
+and a lock measured 4-12x as much (``benchmarks/access_check.py``);
 README "Security" states the trade.
 """
 
