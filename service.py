@@ -22,7 +22,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse
 from ab_router.config import CHALLENGER, CHAMPION
 from churn_features.customer import Customer
 from serving.access import access_control, announce
-from serving.allocator import cap_arenas, settle_heap
+from serving.allocator import settle_heap
 from serving.api_models import (
     BatchRequest,
     BatchResponse,
@@ -42,13 +42,10 @@ from serving.metrics_dir import this_instance_dir
 from serving.metrics_self_check import MetricsSelfCheck, self_check_families
 from serving.model_calls import remote_scorer
 from serving.model_runtime.scorer import ModelScorer
-from serving.model_runtime.store import describe_model, load_scorer, require_models
+from serving.model_runtime.store import describe_model, load_scorer
 from serving.request_guard import RequestGuardMiddleware
-from serving.settings import (
-    load_settings,
-    observability_config,
-    require_ledger_location,
-)
+from serving.settings import observability_config
+from serving.startup import configuration_errors_exit, start_up
 
 # Before BentoML resolves its multiprocess directory (the `bentoml serve`
 # process imports this file first): each instance wipes only its own, so a
@@ -58,11 +55,11 @@ BentoMLContainer.prometheus_multiproc_dir.set(
     str(this_instance_dir(Path(BentoMLContainer.bentoml_home.get())))
 )
 
-settings = load_settings()
-cap_arenas(settings.entry.malloc_arena_max)  # before BentoML starts its threads
-require_models(list(settings.models.tags().values()))
-require_ledger_location(settings.ledger)
-ACCESS = access_control(settings.access, settings.entry.entry_workers)
+# Exits with one line on stderr when the configuration is wrong. The serve
+# process (no worker index) checks the variable names for everyone.
+settings = start_up(first_process=bentoml.server_context.worker_index is None)
+with configuration_errors_exit():
+    ACCESS = access_control(settings.access, settings.entry.entry_workers)
 
 _MODEL_TRAFFIC = {"timeout": settings.entry.request_timeout_s}
 _OBSERVABILITY = observability_config(settings.entry)

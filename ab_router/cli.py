@@ -4,6 +4,10 @@
                                  --effect -0.01 --design split|shadow ...]
     python -m ab_router report --ledger PATH --experiment NAME [--epoch N]
                                --out DIR
+    python -m ab_router config [--json]
+    python -m ab_router rollups --ledger PATH (--verify | --rebuild)
+    python -m ab_router archive --ledger PATH (--older-than DAYS --out DIR |
+                                               --restore FILE)
     python -m ab_router api-key add NAME --file PATH [--rate R --burst B]
     python -m ab_router api-key remove NAME --file PATH
 
@@ -12,8 +16,15 @@ after every few labels, and prints the false-positive rate and power of the
 anytime-valid rule next to the naive fixed-horizon test peeked at just as
 often. ``report`` writes ``DIR/report.md`` and its plots for one epoch of an
 experiment (the latest by default: weights are only constant within an
-epoch). ``api-key add`` prints a new API key once and stores only its salted
-hash in the key file a running service reloads (``CHURN_AB_API_KEYS_FILE``).
+epoch). ``config`` prints the service's effective configuration from the
+environment: every setting, its value (secrets masked) and its source.
+``rollups --verify`` recomputes the rollups the live view reads
+from every row and exits 1 naming the first difference; ``--rebuild``
+replaces them with that recomputation. ``archive`` moves closed epochs'
+rows to checked gzipped JSON-lines files (their statistics stay in the
+rollups), or restores one. ``api-key add`` prints a new API key
+once and stores only its salted hash in the key file a running service
+reloads (``CHURN_AB_API_KEYS_FILE``).
 """
 
 from __future__ import annotations
@@ -24,10 +35,11 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ab_router.api_keys import add_key, remove_key
 from ab_router.config import CHALLENGER, CHAMPION
-from ab_router.errors import ConfigError
+from ab_router.errors import AbRouterError
 from ab_router.records import Mode
 from ab_router.simulate import (
     MonitoringConfig,
@@ -38,6 +50,9 @@ from ab_router.simulate import (
 )
 from ab_router.statistics import DecisionConfig, to_jsonable
 from ab_router.statistics.design import design_of
+
+if TYPE_CHECKING:
+    from ab_router.ledger import Ledger
 
 
 def _decision_options(parser: argparse.ArgumentParser) -> None:
@@ -112,6 +127,42 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--challenger", default=CHALLENGER)
     _decision_options(rep)
 
+    cfg = sub.add_parser(
+        "config", help="the service's effective configuration (secrets masked)"
+    )
+    cfg.add_argument("--json", action="store_true", help="print JSON, not a table")
+    roll = sub.add_parser("rollups", help="verify or rebuild a ledger's rollups")
+    roll.add_argument(
+        "--ledger",
+        required=True,
+        help="SQLite ledger file, or a postgresql:// URL of a shared ledger",
+    )
+    action = roll.add_mutually_exclusive_group(required=True)
+    action.add_argument(
+        "--verify",
+        action="store_true",
+        help="compare with a recomputation from the rows (counts exactly, "
+        "float sums to a relative 1e-9); exit 1 on a difference",
+    )
+    action.add_argument(
+        "--rebuild", action="store_true", help="recompute them from the rows"
+    )
+
+    arc = sub.add_parser("archive", help="move closed epochs' rows to files")
+    arc.add_argument(
+        "--ledger",
+        required=True,
+        help="SQLite ledger file, or a postgresql:// URL of a shared ledger",
+    )
+    what = arc.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "--older-than",
+        type=float,
+        metavar="DAYS",
+        help="archive closed epochs whose newest exposure is older than DAYS",
+    )
+    what.add_argument("--restore", type=Path, metavar="FILE", help="put one back")
+    arc.add_argument("--out", type=Path, help="directory for the archive files")
     keys = sub.add_parser("api-key", help="create or remove an API key entry")
     key_sub = keys.add_subparsers(dest="key_command", required=True)
     add = key_sub.add_parser("add", help="print a new key once, store its hash")
@@ -194,16 +245,83 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace) -> int:
+def _open_ledger(location: str) -> Ledger | None:
+    """The ledger at a path or URL; None (after saying why) if there is none."""
     # Imported here so `simulate` works without the ledger's dependencies.
     from ab_router.ledger import open_ledger
+
+    is_url = "://" in location
+    if not is_url and not Path(location).is_file():
+        print(f"error: --ledger {location}: no such file", file=sys.stderr)
+        return None
+    return open_ledger(location if is_url else None, Path(location))
+
+
+def _rollups(args: argparse.Namespace) -> int:
+    ledger = _open_ledger(args.ledger)
+    if ledger is None:
+        return 2
+    try:
+        if args.rebuild:
+            ledger.rebuild_rollups()
+            print("rollups rebuilt from the rows")
+            return 0
+        mismatches = ledger.verify_rollups()
+    finally:
+        ledger.close()
+    if not mismatches:
+        print("rollups agree with the rows")
+        return 0
+    more = f" (and {len(mismatches) - 1} more)" if len(mismatches) > 1 else ""
+    print(
+        f"error: rollups differ from the rows: {mismatches[0]}{more}", file=sys.stderr
+    )
+    return 1
+
+
+def _archive(args: argparse.Namespace) -> int:
+    if args.older_than is not None and args.out is None:
+        print("error: --older-than needs --out DIR", file=sys.stderr)
+        return 2
+    if args.older_than is not None and args.older_than < 0:
+        print("error: --older-than must be at least 0 days", file=sys.stderr)
+        return 2
+    from ab_router.errors import AbRouterError
+
+    ledger = _open_ledger(args.ledger)
+    if ledger is None:
+        return 2
+    try:
+        return _archive_or_restore(ledger, args)
+    except AbRouterError as exc:  # e.g. an epoch that changed while archived
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        ledger.close()
+
+
+def _archive_or_restore(ledger: Ledger, args: argparse.Namespace) -> int:
+    if args.restore is not None:
+        back = ledger.restore_archive(args.restore)
+        print(f"restored {back.requests} exposures of epoch {back.epoch} "
+              f"of {back.experiment!r}")  # fmt: skip
+        return 0
+    epochs = ledger.archivable_epochs(args.older_than * 86_400.0)
+    for experiment, epoch in epochs:
+        done = ledger.archive_epoch(experiment, epoch, args.out)
+        print(f"archived {done.requests} exposures of epoch {epoch} of "
+              f"{experiment!r} to {done.path} (sha256 {done.sha256})")  # fmt: skip
+    if not epochs:
+        print("nothing to archive")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
     from ab_router.report import render_report
 
-    is_url = "://" in args.ledger
-    if not is_url and not Path(args.ledger).is_file():
-        print(f"error: --ledger {args.ledger}: no such file", file=sys.stderr)
+    ledger = _open_ledger(args.ledger)
+    if ledger is None:
         return 2
-    ledger = open_ledger(args.ledger if is_url else None, Path(args.ledger))
     try:
         epoch = args.epoch
         transitions = ledger.transitions(args.experiment)
@@ -243,17 +361,46 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(args: argparse.Namespace) -> int:
+    # The service's settings live in serving/, imported only for this command
+    # (they need no BentoML); exit codes and messages match a refused start.
+    import os
+
+    from serving.config_check import check_variable_names
+    from serving.config_report import (
+        effective_configuration,
+        render_json,
+        render_table,
+    )
+    from serving.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+        rows = effective_configuration(os.environ)
+        print(render_json(rows) if args.json else render_table(rows))
+        check_variable_names(os.environ, allow_unknown=settings.startup.allow_unknown)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "simulate":
             return _simulate(args)
+        if args.command == "config":
+            return _config(args)
+        if args.command == "rollups":
+            return _rollups(args)
+        if args.command == "archive":
+            return _archive(args)
         if args.command == "api-key":
             return _api_key(args)
         return _report(args)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:  # bad option values, named by DecisionConfig
+    # Bad option values (named by DecisionConfig), or a ledger that cannot be
+    # opened (PostgreSQL URL without the extra, server unreachable).
+    except (ValueError, AbRouterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -247,10 +247,24 @@ class AccessSettings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
 
+class StartupSettings(BaseSettings):
+    """How the start reacts to configuration mistakes (``serving/startup.py``)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    allow_unknown: bool = False
+    """Start despite ``CHURN_AB_*`` variables that name no setting, with one
+    logged warning instead of a refusal (default off: a typo must not pass)."""
+    debug: bool = False
+    """Show the traceback of a start-up configuration error, not just its
+    one-line message (default off; BentoML's ``--verbose`` does the same)."""
+
+
 class Settings:
     """Everything, validated together."""
 
     def __init__(self) -> None:
+        self.startup = StartupSettings()
         self.models = ModelSettings()
         self.entry = EntrySettings()
         self.experiment_settings = ExperimentSettings()
@@ -297,6 +311,10 @@ def require_ledger_location(ledger: LedgerSettings) -> None:
     while not existing.exists():
         existing = existing.parent
     target = existing if existing != path else path
+    if target != path and not target.is_dir():
+        raise SettingsError(
+            f"invalid configuration: {variable}: {target} is not a directory"
+        )
     if not os.access(target, os.W_OK):
         raise SettingsError(
             f"invalid configuration: {variable}: {target} is not writable"

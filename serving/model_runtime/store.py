@@ -21,6 +21,8 @@ def require_models(tags: Iterable[str]) -> None:
             bentoml.models.get(tag)
         except bentoml.exceptions.NotFound:
             missing.append(tag)
+        except (ValueError, bentoml.exceptions.BentoMLException) as error:
+            raise SettingsError(f"invalid model tag {tag!r}: {error}") from None
     if missing:
         raise SettingsError(
             f"model(s) {', '.join(missing)} not found in the BentoML model store "
