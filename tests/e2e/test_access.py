@@ -176,3 +176,24 @@ def test_keys_rotate_without_a_restart(
 def test_an_open_service_says_so_loudly(bento_server: BentoServer) -> None:
     assert "API keys are OFF" in bento_server.log()
     assert httpx.post(f"{bento_server.url}/predict", json=EXAMPLE_CUSTOMER).is_success
+
+
+@pytest.mark.parametrize("content", [None, "partner:not-hex:00\n"])
+def test_a_missing_or_broken_key_file_stops_the_start_in_one_line(
+    trained_home: Path, tmp_path: Path, content: str | None
+) -> None:
+    path = tmp_path / "api-keys"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(RuntimeError) as raised:
+        server = start_bento_server(
+            trained_home,
+            tmp_path / "serve",
+            env={"CHURN_AB_API_KEYS_FILE": str(path)},
+            ready_timeout_s=30,
+        )
+        server.stop()  # started after all: do not leave it running
+    message = str(raised.value)
+    assert "(exit 2)" in message, message[-2000:]
+    assert "churn-ab: invalid configuration: CHURN_AB_API_KEYS_FILE" in message
+    assert "Traceback" not in message
