@@ -7,6 +7,8 @@
     python -m ab_router rollups --ledger PATH (--verify | --rebuild)
     python -m ab_router archive --ledger PATH (--older-than DAYS --out DIR |
                                                --restore FILE)
+    python -m ab_router api-key add NAME --file PATH [--rate R --burst B]
+    python -m ab_router api-key remove NAME --file PATH
 
 ``simulate`` runs A/A and A/B experiments on synthetic outcomes, monitored
 after every few labels, and prints the false-positive rate and power of the
@@ -19,7 +21,9 @@ the rollups the live view reads from every row and exits 1 naming the
 first difference; ``--rebuild``
 replaces them with that recomputation. ``archive`` moves closed epochs'
 rows to checked gzipped JSON-lines files (their statistics stay in the
-rollups), or restores one.
+rollups), or restores one. ``api-key add`` prints a new API key
+once and stores only its salted hash in the key file a running service
+reloads (``CHURN_AB_API_KEYS_FILE``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ab_router.api_keys import add_key, remove_key
 from ab_router.config import CHALLENGER, CHAMPION
 from ab_router.errors import AbRouterError
 from ab_router.records import Mode
@@ -149,7 +154,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     what.add_argument("--restore", type=Path, metavar="FILE", help="put one back")
     arc.add_argument("--out", type=Path, help="directory for the archive files")
+    keys = sub.add_parser("api-key", help="create or remove an API key entry")
+    key_sub = keys.add_subparsers(dest="key_command", required=True)
+    add = key_sub.add_parser("add", help="print a new key once, store its hash")
+    add.add_argument("name", help="1-32 of a-z 0-9 _ -: logs and metric label")
+    add.add_argument("--file", type=Path, required=True, help="the key file")
+    add.add_argument("--rate", type=float, help="requests (rows) per second")
+    add.add_argument("--burst", type=float, help="bucket size (rows)")
+    remove = key_sub.add_parser("remove", help="revoke a key by name")
+    remove.add_argument("name")
+    remove.add_argument("--file", type=Path, required=True)
     return parser
+
+
+def _api_key(args: argparse.Namespace) -> int:
+    if args.key_command == "add":
+        key = add_key(args.file, args.name, rate=args.rate, burst=args.burst)
+        print(key)
+        print(
+            f"stored the hash of key {args.name!r} in {args.file}; the key is "
+            "shown only this once",
+            file=sys.stderr,
+        )
+    else:
+        remove_key(args.file, args.name)
+        print(f"removed key {args.name!r} from {args.file}", file=sys.stderr)
+    return 0
 
 
 def _row(name: str, o: RuleOutcome) -> str:
@@ -331,6 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rollups(args)
         if args.command == "archive":
             return _archive(args)
+        if args.command == "api-key":
+            return _api_key(args)
         return _report(args)
     # Bad option values (named by DecisionConfig), or a ledger that cannot be
     # opened (PostgreSQL URL without the extra, server unreachable).

@@ -52,6 +52,8 @@
       canaryRollback: '1m',
       modelDown: '2m',
       targetDown: '2m',
+      // Longer than a killed worker takes to restart and be swept (about 30 s).
+      metricsDegraded: '5m',
     },
 
     // Where the runbook anchors live. Point it at the rendered docs of the
