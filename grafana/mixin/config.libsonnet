@@ -69,6 +69,8 @@
       psiCritical: '15m',
       // Labels arrive slowly; the gauge already requires enough of them.
       conceptDrift: '30m',
+      // Longer than a killed worker takes to restart and be swept (about 30 s).
+      metricsDegraded: '5m',
     },
 
     // Where the runbook anchors live. Point it at the rendered docs of the

@@ -29,7 +29,13 @@ from ab_router.ledger import (
 )
 from ab_router.records import UNKNOWN_MODEL_ID
 from tests.support.ledger_contract import DriftCountsContract, LedgerContract
-from tests.support.ledgers import CONFIG, Store, exposure, running_postgres
+from tests.support.ledgers import (
+    CONFIG,
+    Store,
+    admin_change,
+    exposure,
+    running_postgres,
+)
 from tests.support.postgres_server import PASSWORD, PostgresServer
 from tests.support.rollup_checks import assert_rollups_match_rows
 
@@ -75,23 +81,12 @@ def _replay(ledger: Ledger) -> dict[str, Any]:
         ledger.label_customer("exp", "c1", False),  # joins r4, the latest
     ]
     answers["epoch_counts_1"] = ledger.epoch_counts("exp", 1)
-    assert ledger.change_state(
-        state,
-        config=CONFIG.with_weights({"v1": 0.9, "v2": 0.1}),
-        canary_stage=-1,
-        new_epoch=True,
-        kind="reset",
-        reason="new epoch",
-        actor="admin",
+    new_weights = CONFIG.with_weights({"v1": 0.9, "v2": 0.1})
+    assert admin_change(
+        ledger, state, new_weights, new_epoch=True, kind="reset", reason="new epoch"
     )
-    assert not ledger.change_state(
-        state,
-        config=CONFIG,
-        canary_stage=-1,
-        new_epoch=False,
-        kind="weights",
-        reason="stale",
-        actor="admin",
+    assert not admin_change(
+        ledger, state, new_epoch=False, kind="weights", reason="stale"
     )
     state = ledger.state("exp", CONFIG.known_variants)
     ledger.record_exposures(

@@ -30,7 +30,7 @@ from ab_router.state import ExperimentState
 from ab_router.statistics import EpochTraffic, ExposureArrays
 from ab_router.statistics.latency import OVERFLOW_BUCKET
 from ab_router.statistics.psi import DriftCounts
-from tests.support.ledgers import CONFIG, Store, exposure
+from tests.support.ledgers import CONFIG, Store, admin_change, exposure
 from tests.support.rollup_checks import assert_rollups_match_rows
 from tests.support.rollup_properties import check_random_interleavings
 
@@ -47,14 +47,8 @@ EDGE_LATENCIES_MS = (
 def _weights_change(
     ledger: Ledger, state: ExperimentState, weights: dict[str, float]
 ) -> bool:
-    return ledger.change_state(
-        state,
-        config=CONFIG.with_weights(weights),
-        canary_stage=-1,
-        new_epoch=False,
-        kind="weights",
-        reason="test",
-        actor="admin",
+    return admin_change(
+        ledger, state, CONFIG.with_weights(weights), new_epoch=False, kind="weights"
     )
 
 
@@ -145,15 +139,7 @@ class LedgerContract:
     def test_a_new_epoch_is_listed_and_counted_apart(self, ledger: Ledger) -> None:
         state = ledger.state("exp", CONFIG.known_variants)
         ledger.record_exposures([exposure()])
-        assert ledger.change_state(
-            state,
-            config=CONFIG,
-            canary_stage=-1,
-            new_epoch=True,
-            kind="reset",
-            reason="test",
-            actor="admin",
-        )
+        assert admin_change(ledger, state, new_epoch=True, kind="reset")
         ledger.record_exposures([exposure("v2", epoch=2)])
         assert ledger.epochs("exp") == [1, 2]
         assert ledger.state("exp", CONFIG.known_variants).epoch == 2
@@ -386,10 +372,7 @@ class LedgerContract:
         for e in old[::3]:
             ledger.label_request(e.request_id, e.churn_probability > 0.5)
         state = ledger.state("exp", CONFIG.known_variants)
-        assert ledger.change_state(
-            state, config=CONFIG, canary_stage=-1, new_epoch=True, kind="reset",
-            reason="test", actor="admin",
-        )  # fmt: skip
+        assert admin_change(ledger, state, new_epoch=True, kind="reset")
         current = exposure("v1", epoch=2)
         ledger.record_exposures([current])
         before = ledger.exposures("exp", 1)
