@@ -17,6 +17,8 @@ service uses its defaults (5 s flush, 5 s refresh).
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -29,7 +31,12 @@ import pytest
 from churn_features.schema import FEATURE_ORDER, NUMERIC_FEATURES, TARGET_COLUMN
 from tests.integration.test_drift_reference import SHIFTED, shift
 from tests.support.bento_server import ADMIN_TOKEN, BentoServer, sample_csv
-from tests.support.prometheus_server import PrometheusServer, ScrapeJob, render_rules
+from tests.support.prometheus_server import (
+    MIXIN_DIR,
+    PrometheusServer,
+    ScrapeJob,
+    render_rules,
+)
 from training.data import load_training_data
 from training.train import split_indices
 
@@ -38,18 +45,36 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 JOB = "churn-ab"
 SEED = 42  # the training CLI's default: the split the models did not train on
 FOR = "2s"
-RULE_CONFIG = {
-    "rateWindow": "30s",
-    "driftMinRequests": 300,
-    "alertFor": {
-        name: FOR
-        for name in (
-            "latency", "errorRatio", "fallbackRatio", "srm", "noTraffic",
-            "canaryRollback", "modelDown", "targetDown", "psiWarning",
-            "psiCritical", "conceptDrift",
-        )
-    },
-}  # fmt: skip
+
+
+def alert_durations() -> list[str]:
+    """Every ``alertFor`` key of the mixin: the override replaces the object."""
+    out = subprocess.run(
+        [
+            "jsonnet",
+            "-J",
+            str(MIXIN_DIR),
+            "-e",
+            "std.objectFields((import 'mixin.libsonnet')._config.alertFor)",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    names: list[str] = json.loads(out)
+    return names
+
+
+def rule_config() -> dict[str, object]:
+    """The mixin's config with test-only durations and request minimum."""
+    return {
+        "rateWindow": "30s",
+        "driftMinRequests": 300,
+        "alertFor": {name: FOR for name in alert_durations()},
+    }
+
+
 DRIFT_ALERTS = 'ALERTS{alertname=~"ChurnAb(Feature|Score)Drift.*|ChurnAbConceptDrift"}'
 FIRING = 'ALERTS{alertstate="firing", alertname="%s"}'
 # Flush (5 s) + refresh (5 s) + scrape and rule evaluation, with room to spare.
@@ -68,7 +93,7 @@ def held_out() -> pd.DataFrame:
 def prometheus(
     bento_server: BentoServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PrometheusServer]:
-    rules = render_rules(tmp_path_factory.mktemp("drift-rules"), RULE_CONFIG)
+    rules = render_rules(tmp_path_factory.mktemp("drift-rules"), rule_config())
     target = urlsplit(str(bento_server.url)).netloc
     with PrometheusServer(jobs=[ScrapeJob(JOB, [target])], rule_files=rules) as prom:
         assert prom.wait_for(f'up{{job="{JOB}"}} == 1', timeout=30), prom.log()
