@@ -20,9 +20,15 @@ import psycopg
 import pytest
 
 from ab_router.errors import LedgerUnavailableError
-from ab_router.ledger import Ledger, PostgresLedger, SqliteLedger, open_ledger
+from ab_router.ledger import (
+    Ledger,
+    PostgresLedger,
+    SqliteLedger,
+    migrations,
+    open_ledger,
+)
 from ab_router.records import UNKNOWN_MODEL_ID
-from tests.support.ledger_contract import LedgerContract
+from tests.support.ledger_contract import DriftCountsContract, LedgerContract
 from tests.support.ledgers import (
     CONFIG,
     Store,
@@ -44,7 +50,7 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
 
 
-class TestPostgresLedger(LedgerContract):
+class TestPostgresLedger(LedgerContract, DriftCountsContract):
     property_examples = 25
 
     @pytest.fixture
@@ -291,7 +297,8 @@ def test_a_schema_1_ledger_upgrades_in_place(postgres: PostgresServer) -> None:
     with psycopg.connect(url) as pg:
         versions = pg.execute("SELECT version FROM schema_version").fetchall()
         models = pg.execute("SELECT DISTINCT model_id FROM exposures").fetchall()
-    assert versions == [(4,)] and models == [(UNKNOWN_MODEL_ID,)]
+    assert versions == [(migrations.CURRENT_VERSION,)]
+    assert models == [(UNKNOWN_MODEL_ID,)]
     assert len(ledger.exposures("exp")) == 60
     assert ledger.verify_rollups() == []
     for epoch in (1, 2):
