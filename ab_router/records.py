@@ -25,6 +25,11 @@ class Mode(StrEnum):
     CANARY = "canary"
 
 
+#: The model id of exposures written before model versions were recorded
+#: (ledger schema 1): which model scored them is unknown.
+UNKNOWN_MODEL_ID = 0
+
+
 class UnitKind(StrEnum):
     """What the assignment was keyed on."""
 
@@ -39,6 +44,9 @@ class Exposure:
     ``variant`` is the variant that answered; ``assigned_variant`` the one the
     experiment chose (they differ only on a fallback, which statistics skip).
     ``shadow_*`` fields are set in shadow mode once the challenger has scored.
+    ``model_id`` / ``shadow_model_id`` are the ledger's ids of the model
+    versions that produced the score and the shadow score
+    (``Ledger.register_model_version``).
     """
 
     request_id: str
@@ -59,6 +67,31 @@ class Exposure:
     shadow_prediction: int | None = None
     label: int | None = None  # observed churn (1) or not (0), once fed back
     labelled_at: float | None = None
+    model_id: int = UNKNOWN_MODEL_ID
+    shadow_model_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A model version as the ledger numbers it: compact, for every row."""
+
+    id: int
+    variant: str
+    tag: str
+    """The model's tag (``churn_v1:shpvf5…``)."""
+
+
+@dataclass(frozen=True)
+class EpochModel:
+    """A model recorded as serving a variant in an epoch."""
+
+    experiment: str
+    epoch: int
+    variant: str
+    model_id: int
+    tag: str
+    recorded_at: float
+    actor: str
 
 
 @dataclass(frozen=True)

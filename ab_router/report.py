@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,50 +35,18 @@ from ab_router.statistics import (
     ExposureArrays,
     summarize_arrays,
 )
-from ab_router.statistics.analysis import analysis_for
 from ab_router.statistics.design import Design
+from ab_router.statistics.difference_curve import (
+    CumulativeDifference,
+    cumulative_brier_difference,
+    thin,
+)
 
 if TYPE_CHECKING:
-    from numpy.typing import NDArray
-
     from ab_router.records import Exposure
 
 REPORT_NAME = "report.md"
 MAX_POINTS = 600  # points per curve; more only slows rendering
-
-
-@dataclass(frozen=True)
-class CumulativeDifference:
-    """Running Brier difference and confidence sequence after each label."""
-
-    t: NDArray[np.int64]
-    estimate: NDArray[np.float64]
-    lower: NDArray[np.float64]
-    upper: NDArray[np.float64]
-
-
-def cumulative_brier_difference(
-    arrays: ExposureArrays,
-    config: DecisionConfig,
-    *,
-    design: Design | str,
-    champion: str,
-    challenger: str,
-) -> CumulativeDifference:
-    """The confidence sequence of Δ = Brier(challenger) − Brier(champion) over time.
-
-    Rows enter in label-arrival order; the last point equals the summary's.
-    Points where either variant has fewer than two labels are NaN.
-    """
-    running = analysis_for(design).running_brier(arrays, champion, challenger)
-    lo, hi = running.sequence(config.alpha, config.planned_labels)
-    return CumulativeDifference(running.t.astype(np.int64), running.estimate, lo, hi)
-
-
-def _thin(n: int) -> NDArray[np.int64]:
-    if n <= MAX_POINTS:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, MAX_POINTS).astype(np.int64))
 
 
 def _plot_difference(
@@ -87,7 +54,7 @@ def _plot_difference(
 ) -> None:
     fig = Figure(figsize=(8, 4.5), dpi=100)
     ax = fig.add_subplot()
-    idx = _thin(curve.t.size)
+    idx = thin(curve.t.size, MAX_POINTS)
     if idx.size:
         t = curve.t[idx]
         ax.fill_between(

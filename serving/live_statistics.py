@@ -17,6 +17,10 @@ from ab_router.errors import UnknownRequestError
 from ab_router.ledger import Ledger
 from ab_router.state import ExperimentState
 from ab_router.statistics.decision import DecisionConfig
+from ab_router.statistics.difference_curve import (
+    CumulativeDifference,
+    cumulative_brier_difference,
+)
 from ab_router.statistics.experiment import ExperimentSummary, summarize
 from ab_router.statistics.exposure_arrays import ExposureArrays
 from ab_router.statistics.traffic_summary import EpochTraffic
@@ -27,6 +31,9 @@ from serving.state_cache import StateCache
 # Statistics cheaper than this are always recomputed when the ledger changed.
 CHEAP_STATS_S = 0.05
 MAX_STATS_STALENESS_S = 5.0
+# Points of the interval curve kept for the experiment page: enough for a
+# smooth line at any screen width, and a page view costs the same at any epoch.
+MAX_CURVE_POINTS = 400
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,8 @@ class Snapshot:
     key: tuple[int, ...]
     stats: dict[str, Any]
     summary: ExperimentSummary
+    curve: CumulativeDifference
+    """The challenger − champion confidence sequence, thinned."""
     computed_at: float
     cost_s: float
 
@@ -127,12 +136,35 @@ class LiveStatistics:
                 "quality": compact["quality"],
                 "decision": compact["decision"],
             }
+            curve = self._curve(state, labelled, summary)
             finished = time.monotonic()
-            self._cached = Snapshot(key, stats, summary, finished, finished - now)
+            self._cached = Snapshot(
+                key, stats, summary, curve, finished, finished - now
+            )
             # The recompute's temporaries are gone; hand their pages back
             # rather than let the worker's resident size creep up.
             release_free_memory()
             return self._cached
+
+    def _curve(
+        self,
+        state: ExperimentState,
+        labelled: ExposureArrays,
+        summary: ExperimentSummary,
+    ) -> CumulativeDifference:
+        """The experiment page's curve, from the labelled rows read just now.
+
+        Running sums over rows already in memory: O(labels) once per
+        recompute, like the summary itself, and never per page view.
+        """
+        curve = cumulative_brier_difference(
+            labelled,
+            self.decision_config,
+            design=summary.design,
+            champion=state.config.champion,
+            challenger=state.config.challenger,
+        )
+        return curve.thinned(MAX_CURVE_POINTS)
 
     def epoch_inputs(
         self, experiment: str, epoch: int

@@ -66,9 +66,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValidationError as error:
         first = error.errors()[0]
-        print(f"churn-train: error: invalid setting: {first['msg']}", file=sys.stderr)
+        variable = "CHURN_" + "_".join(str(p) for p in first["loc"]).upper()
+        print(
+            f"churn-train: error: invalid setting {variable}: {first['msg']}",
+            file=sys.stderr,
+        )
         return 1
-    except TrainingError as error:
+    # An unusable BentoML home ($BENTOML_HOME) or cache directory surfaces as
+    # an OSError naming the path: a configuration error, told in one line.
+    except (TrainingError, OSError) as error:
         print(f"churn-train: error: {error}", file=sys.stderr)
         return 1
 

@@ -8,6 +8,9 @@ one job:
 - :mod:`.sqlite`, :mod:`.postgres`: the two backends (PostgreSQL for several
   hosts; psycopg is imported only by it);
 - :mod:`.schema`: the tables, with both dialects' column types side by side;
+- :mod:`.migrations`: the schema version, and the in-place upgrade at open;
+- :mod:`.rollups`: traffic and labelled-quality rollups, written in the same
+  transaction as the rows, and the O(variants × buckets) epoch read;
 - :mod:`.changes`: the SQL of start-up and admin changes;
 - :mod:`.labels`: idempotent labels;
 - :mod:`.codecs`: exposures and transitions to and from rows;
@@ -24,6 +27,7 @@ from ab_router.ledger.base import Ledger
 from ab_router.ledger.codecs import EXPOSURE_COLUMNS, exposure_from_row, exposure_row
 from ab_router.ledger.factory import POSTGRES_SCHEMES, open_ledger
 from ab_router.ledger.labels import LabelOutcome, LabelResult
+from ab_router.ledger.rollups import EpochRollup
 from ab_router.ledger.sqlite import SqliteLedger
 from ab_router.ledger.statistics_reads import ARRAY_COLUMNS, exposure_column_arrays
 
@@ -34,6 +38,7 @@ __all__ = [
     "ARRAY_COLUMNS",
     "EXPOSURE_COLUMNS",
     "POSTGRES_SCHEMES",
+    "EpochRollup",
     "LabelOutcome",
     "LabelResult",
     "Ledger",

@@ -14,23 +14,35 @@ from __future__ import annotations
 import json
 import time
 from abc import abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import ClassVar, TypeVar
 
 from ab_router.config import ExperimentConfig
 from ab_router.errors import UnknownRequestError
+from ab_router.ledger import archive, migrations, rollups, schema
 from ab_router.ledger.changes import SELECT_SEED, change_statements, startup_statements
 from ab_router.ledger.codecs import (
     EXPOSURE_COLUMNS,
     TRANSITION_COLUMNS,
+    StoredId,
     exposure_from_row,
     exposure_row,
+    request_id_of,
     transition_from_row,
 )
 from ab_router.ledger.cursor import Cursor
+from ab_router.ledger.drift_counts import DriftCountsStore
 from ab_router.ledger.labels import LabelResult, label_work
+from ab_router.ledger.rollups import ROLLUP_COLUMNS, Delta, EpochRollup, RollupRow
 from ab_router.ledger.statistics_reads import StatisticsReads
-from ab_router.records import Exposure, Transition
+from ab_router.records import (
+    UNKNOWN_MODEL_ID,
+    EpochModel,
+    Exposure,
+    ModelVersion,
+    Transition,
+)
 from ab_router.state import ExperimentState
 
 T = TypeVar("T")
@@ -40,14 +52,26 @@ _INSERT_EXPOSURE = (
     f"VALUES ({', '.join(['?'] * len(EXPOSURE_COLUMNS.split(',')))})"
 )
 
+# Request ids per statement of a shadow batch (SQLite allows 32,766 "?").
+_IDS_PER_READ = 500
 
-class Ledger(StatisticsReads):
+
+class Ledger(StatisticsReads, DriftCountsStore):
     """The ledger operations the service and the report use."""
 
     # Newest exposure first (label_customer): the reverse of _exposure_order.
     _newest_first: ClassVar[str] = "created_at DESC"
     # The clause that locks a row read in a transaction ("" if it is locked).
     _for_update: ClassVar[str] = ""
+    _dialect: ClassVar[schema.Dialect] = "sqlite"
+    # Two-argument MIN and MAX (the latency bounds of the traffic rollups).
+    _least: ClassVar[str] = "MIN"
+    _greatest: ClassVar[str] = "MAX"
+
+    @staticmethod
+    def _store_id(request_id: str) -> StoredId:
+        """A request id as this backend stores it (here: as it is)."""
+        return request_id
 
     @abstractmethod
     def close(self) -> None:
@@ -63,6 +87,16 @@ class Ledger(StatisticsReads):
 
     def _lock_for_startup(self, cursor: Cursor) -> None:
         """Serialise start-up between processes (here: the transaction does)."""
+
+    def _migrate(self, cursor: Cursor) -> int:
+        """Create or upgrade the schema (the backend's opening transaction)."""
+        return migrations.migrate(cursor, self._dialect, self._rebuild)
+
+    def _write_rollups(self, cursor: Cursor, delta: Delta) -> None:
+        rollups.apply(cursor, delta, self._least, self._greatest)
+
+    def _rebuild(self, cursor: Cursor) -> None:
+        rollups.rebuild(cursor, self._least, self._greatest)
 
     # -- experiment state ----------------------------------------------------
 
@@ -167,23 +201,81 @@ class Ledger(StatisticsReads):
     # -- exposures -----------------------------------------------------------
 
     def record_exposures(self, exposures: Sequence[Exposure]) -> None:
-        """Commit exposures in one transaction; returns once they are durable.
-        (``executemany``: a batch is prepared once, not once per row.)"""
-        rows = [exposure_row(e) for e in exposures]
-        if rows:
-            self._transaction(lambda c: c.executemany(_INSERT_EXPOSURE, rows), "commit")
+        """Commit exposures and their rollups in one transaction; returns once
+        they are durable. (``executemany``: a batch is prepared once, and the
+        rollups take one upsert per touched key, not one per row.)"""
+        rows = [exposure_row(e, self._store_id) for e in exposures]
+        if not rows:
+            return
+        delta = Delta()
+        delta.add_rows(RollupRow.of_exposure(e) for e in exposures)
+
+        def work(cursor: Cursor) -> None:
+            cursor.executemany(_INSERT_EXPOSURE, rows)
+            self._write_rollups(cursor, delta)
+
+        self._transaction(work, "commit")
 
     def record_shadow_scores(
-        self, variant: str, scores: Sequence[tuple[str, float, int]]
+        self,
+        variant: str,
+        scores: Sequence[tuple[str, float, int]],
+        model_id: int = UNKNOWN_MODEL_ID,
     ) -> None:
-        """Attach the challenger's (request id, probability, prediction)."""
-        rows = [(variant, p, prediction, rid) for rid, p, prediction in scores]
-        sql = (
-            "UPDATE exposures SET shadow_variant = ?, shadow_probability = ?, "
-            "shadow_prediction = ? WHERE request_id = ?"
-        )
-        if rows:
-            self._transaction(lambda c: c.executemany(sql, rows), "commit")
+        """Attach the challenger's (request id, probability, prediction), scored
+        by model version ``model_id``; unknown request ids are skipped.
+
+        The rows are read (and locked) first: a row already labelled adds its
+        pair to the paired sums, and a score recorded again replaces the old
+        one's contribution.
+        """
+        if not scores:
+            return
+
+        def work(cursor: Cursor) -> None:
+            current = self._rows_for_update(cursor, [rid for rid, _, _ in scores])
+            delta, updates = Delta(), []
+            for rid, p, prediction in scores:
+                before = current.get(rid)
+                if before is None:
+                    continue
+                after = before._replace(
+                    shadow_variant=variant,
+                    shadow_probability=p,
+                    shadow_prediction=prediction,
+                    shadow_model_id=model_id,
+                )
+                delta.add_rows([before], -1)
+                delta.add_rows([after])
+                current[rid] = after
+                updates.append((variant, p, prediction, model_id, self._store_id(rid)))
+            cursor.executemany(
+                "UPDATE exposures SET shadow_variant = ?, shadow_probability = ?, "
+                "shadow_prediction = ?, shadow_model_id = ? WHERE request_id = ?",
+                updates,
+            )
+            self._write_rollups(cursor, delta)
+
+        self._transaction(work, "commit")
+
+    def _rows_for_update(
+        self, cursor: Cursor, request_ids: Sequence[str]
+    ) -> dict[str, RollupRow]:
+        # Sorted, so that two batches lock shared rows in the same order.
+        ids = sorted(set(request_ids))
+        out: dict[str, RollupRow] = {}
+        for start in range(0, len(ids), _IDS_PER_READ):
+            chunk = ids[start : start + _IDS_PER_READ]
+            cursor.execute(
+                f"SELECT {ROLLUP_COLUMNS} FROM exposures WHERE request_id IN "
+                f"({', '.join('?' * len(chunk))}) ORDER BY request_id"
+                f"{self._for_update}",
+                [self._store_id(rid) for rid in chunk],
+            )
+            out.update(
+                (request_id_of(r[0]), RollupRow.of(r)) for r in cursor.fetchall()
+            )
+        return out
 
     def exposures(self, experiment: str, epoch: int | None = None) -> list[Exposure]:
         params: tuple[object, ...]
@@ -235,12 +327,137 @@ class Ledger(StatisticsReads):
                 f"no exposure recorded for customerID {customer_id!r}",
                 field="customerID",
             )
-        return self._label(str(rows[0][0]), churned, observed_at, field="customerID")
+        return self._label(
+            request_id_of(rows[0][0]), churned, observed_at, field="customerID"
+        )
 
     def _label(
         self, request_id: str, churned: bool, observed_at: float | None, *, field: str
     ) -> LabelResult:
         work = label_work(
-            request_id, churned, observed_at, field=field, for_update=self._for_update
+            request_id,
+            churned,
+            observed_at,
+            field=field,
+            for_update=self._for_update,
+            write_rollups=self._write_rollups,
+            store_id=self._store_id,
         )
         return LabelResult(request_id, self._transaction(work, "record the label"))
+
+    # -- model versions (issue #18) ------------------------------------------
+
+    def register_model_version(self, variant: str, tag: str) -> int:
+        """The compact id of ``variant``'s model ``tag``, created on first use.
+
+        Idempotent, and safe when workers and replicas register the same tag
+        at once: the (variant, tag) pair is unique, the losers' INSERT does
+        nothing, and every caller reads back the one id.
+        """
+        if not tag:
+            raise ValueError("a model tag must not be empty")
+
+        def work(cursor: Cursor) -> int:
+            cursor.execute(
+                "INSERT INTO model_versions (variant, tag, registered_at) "
+                "VALUES (?, ?, ?) ON CONFLICT (variant, tag) DO NOTHING",
+                (variant, tag, time.time()),
+            )
+            cursor.execute(
+                "SELECT id FROM model_versions WHERE variant = ? AND tag = ?",
+                (variant, tag),
+            )
+            return int(cursor.fetchone()[0])
+
+        return self._transaction(work, "register the model version")
+
+    def model_versions(self) -> dict[int, ModelVersion]:
+        """Every registered model version by id (id 0: unknown before upgrade)."""
+        rows = self._read("SELECT id, variant, tag FROM model_versions ORDER BY id")
+        return {int(i): ModelVersion(int(i), str(v), str(t)) for i, v, t in rows}
+
+    def record_epoch_models(
+        self,
+        experiment: str,
+        epoch: int,
+        models: Mapping[str, int],
+        *,
+        actor: str,
+    ) -> None:
+        """Record that ``models`` (variant -> model id) serve ``epoch``.
+
+        Idempotent: a (variant, model) already recorded for the epoch keeps
+        its first time and actor. Two models recorded for one variant and
+        epoch are the mixed-models condition, for the caller to act on.
+        """
+        rows = [
+            (experiment, epoch, variant, model_id, time.time(), actor)
+            for variant, model_id in sorted(models.items())
+        ]
+        if not rows:
+            return
+        table = schema.EPOCH_MODELS
+        sql = (
+            f"INSERT INTO {table.name} ({', '.join(table.key_names)}, recorded_at, "
+            f"actor) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        )
+        self._transaction(lambda c: c.executemany(sql, rows), "record the models")
+
+    def epoch_models(self, experiment: str, epoch: int) -> list[EpochModel]:
+        """The models recorded for an epoch, in the order they were recorded."""
+        rows = self._read(
+            "SELECT e.variant, e.model_id, m.tag, e.recorded_at, e.actor "
+            "FROM epoch_models e JOIN model_versions m ON m.id = e.model_id "
+            "WHERE e.experiment = ? AND e.epoch = ? "
+            "ORDER BY e.recorded_at, e.variant, e.model_id",
+            (experiment, epoch),
+        )
+        return [
+            EpochModel(experiment, epoch, str(v), int(m), str(t), float(at), str(a))
+            for v, m, t, at, a in rows
+        ]
+
+    # -- rollups (issue #12) -------------------------------------------------
+
+    def epoch_rollup(self, experiment: str, epoch: int) -> EpochRollup:
+        """An epoch's traffic and labelled sums from the rollups alone:
+        O(variants × buckets) to read, however many exposures it holds."""
+        return rollups.read_epoch(self._read, experiment, epoch)
+
+    def verify_rollups(self) -> list[rollups.Mismatch]:
+        """Where the rollups differ from a recomputation from every row
+        (empty: they agree). Counts must match exactly, float sums within
+        ``rollups.REL_TOL``; reads in one transaction, so the two agree on
+        which rows exist."""
+
+        def work(cursor: Cursor) -> list[rollups.Mismatch]:
+            recomputed = rollups.recompute(cursor)
+            fetch = rollups.cursor_fetch(cursor)
+            archived = frozenset(
+                (str(x), int(e))
+                for x, e in fetch("SELECT experiment, epoch FROM archives", ())
+            )
+            return rollups.compare(rollups.stored(fetch), recomputed, archived)
+
+        return self._transaction(work, "verify the rollups")
+
+    # -- retention (issue #12 item 5) ----------------------------------------
+
+    def archivable_epochs(self, older_than_s: float) -> list[tuple[str, int]]:
+        """Closed epochs whose newest exposure is older than ``older_than_s``."""
+        return archive.archivable_epochs(self, older_than_s)
+
+    def archive_epoch(
+        self, experiment: str, epoch: int, directory: Path
+    ) -> archive.ArchivedEpoch:
+        """Move an epoch's rows to a checked file (``ledger.archive``)."""
+        return archive.archive_epoch(self, experiment, epoch, directory)
+
+    def restore_archive(self, path: Path) -> archive.ArchivedEpoch:
+        """Put an archived epoch's rows back."""
+        return archive.restore_archive(self, path)
+
+    def rebuild_rollups(self) -> None:
+        """Recompute every rollup from the rows (one transaction); archived
+        epochs keep theirs."""
+        self._transaction(self._rebuild, "rebuild the rollups")

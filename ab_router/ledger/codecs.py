@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ab_router.records import Exposure, Mode, Transition, UnitKind
@@ -12,15 +13,45 @@ from ab_router.records import Exposure, Mode, Transition, UnitKind
 EXPOSURE_COLUMNS = (
     "request_id, experiment, epoch, assigned_variant, variant, unit_kind, unit_id, "
     "mode, churn_probability, prediction, latency_ms, created_at, fallback, "
-    "shadow_variant, shadow_probability, shadow_prediction, label, labelled_at"
+    "shadow_variant, shadow_probability, shadow_prediction, label, labelled_at, "
+    "model_id, shadow_model_id"
 )
 
 TRANSITION_COLUMNS = "experiment, epoch, kind, reason, weights, created_at, actor"
 
+StoredId = str | bytes
 
-def exposure_row(e: Exposure) -> tuple[object, ...]:
+
+def compact_request_id(request_id: str) -> StoredId:
+    """How SQLite stores a request id: a canonical UUID (every id the service
+    makes) as its 16 bytes instead of 36 characters; any other id as is.
+
+    SQLite keeps a BLOB and a TEXT apart (they never compare equal), so the
+    two forms cannot collide, and every id reads back as the string it was.
+    """
+    if len(request_id) == 36:
+        try:
+            parsed = uuid.UUID(request_id)
+        except ValueError:
+            return request_id
+        if str(parsed) == request_id:
+            return parsed.bytes
+    return request_id
+
+
+def request_id_of(stored: object) -> str:
+    """The request id as callers know it, from either stored form."""
+    if isinstance(stored, bytes | bytearray | memoryview):
+        return str(uuid.UUID(bytes=bytes(stored)))
+    return str(stored)
+
+
+def exposure_row(
+    e: Exposure, store_id: Callable[[str], StoredId] = str
+) -> tuple[object, ...]:
+    """The row of ``e``; ``store_id`` is the backend's request-id form."""
     return (
-        e.request_id,
+        store_id(e.request_id),
         e.experiment,
         e.epoch,
         e.assigned_variant,
@@ -38,12 +69,14 @@ def exposure_row(e: Exposure) -> tuple[object, ...]:
         e.shadow_prediction,
         e.label,
         e.labelled_at,
+        e.model_id,
+        e.shadow_model_id,
     )
 
 
 def exposure_from_row(r: Sequence[object]) -> Exposure:
     return Exposure(
-        request_id=str(r[0]),
+        request_id=request_id_of(r[0]),
         experiment=str(r[1]),
         epoch=int(r[2]),  # type: ignore[call-overload]
         assigned_variant=str(r[3]),
@@ -61,6 +94,8 @@ def exposure_from_row(r: Sequence[object]) -> Exposure:
         shadow_prediction=None if r[15] is None else int(r[15]),  # type: ignore[call-overload]
         label=None if r[16] is None else int(r[16]),  # type: ignore[call-overload]
         labelled_at=None if r[17] is None else float(r[17]),  # type: ignore[arg-type]
+        model_id=int(r[18]),  # type: ignore[call-overload]
+        shadow_model_id=None if r[19] is None else int(r[19]),  # type: ignore[call-overload]
     )
 
 

@@ -24,7 +24,6 @@ from typing import Any, TypeVar
 import psycopg
 
 from ab_router.errors import LedgerUnavailableError
-from ab_router.ledger import schema
 from ab_router.ledger.base import Ledger
 from ab_router.ledger.cursor import Cursor
 
@@ -60,6 +59,12 @@ class _QmarkCursor:
     def fetchone(self) -> Any:
         return self._cursor.fetchone()
 
+    def fetchall(self) -> Sequence[Any]:
+        return self._cursor.fetchall()
+
+    def fetchmany(self, size: int, /) -> Sequence[Any]:
+        return self._cursor.fetchmany(size)
+
 
 class PostgresLedger(Ledger):
     """One connection per process, guarded by a lock for the thread pool.
@@ -74,6 +79,9 @@ class PostgresLedger(Ledger):
     # CAST to an integer rounds here; the statistics reads need floor.
     _floor_sql = "CAST(floor({}) AS BIGINT)"
     _for_update = " FOR UPDATE"
+    _dialect = "postgres"
+    _least = "LEAST"
+    _greatest = "GREATEST"
 
     def __init__(self, url: str, *, connect_timeout_s: int = 10) -> None:
         self._url = url
@@ -81,13 +89,20 @@ class PostgresLedger(Ledger):
         self._lock = threading.Lock()
         self._connection: psycopg.Connection[Any] | None = None
         self._pid = os.getpid()
-        self._transaction(_create_schema, "be initialised")
+        self._transaction(self._create_schema, "be initialised")
 
     def close(self) -> None:
         with self._lock:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
+
+    def _create_schema(self, cursor: Cursor) -> None:
+        # CREATE TABLE IF NOT EXISTS is not atomic against a concurrent one
+        # (both may pass the check, one then fails on the catalog's unique
+        # index); the lock also makes one process run an upgrade.
+        cursor.execute("SELECT pg_advisory_xact_lock(?)", (_ADVISORY_KEY,))
+        self._migrate(cursor)
 
     def _lock_for_startup(self, cursor: Cursor) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(?)", (_ADVISORY_KEY,))
@@ -168,14 +183,6 @@ class PostgresLedger(Ledger):
                             f"{type(exc).__name__}: {_first_line(exc)}"
                         ) from exc
             raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _create_schema(cursor: Cursor) -> None:
-    # CREATE TABLE IF NOT EXISTS is not atomic against a concurrent one (both
-    # may pass the check, one then fails on the catalog's unique index).
-    cursor.execute("SELECT pg_advisory_xact_lock(?)", (_ADVISORY_KEY,))
-    for statement in schema.ddl("postgres"):
-        cursor.execute(statement)
 
 
 def _first_line(exc: BaseException) -> str:

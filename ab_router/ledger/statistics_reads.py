@@ -176,21 +176,27 @@ class StatisticsReads(ABC):
         """The rows of one long read, a chunk at a time."""
 
     def epoch_counts(self, experiment: str, epoch: int) -> tuple[int, int]:
-        """(exposures, labels) of an epoch: a cheap change detector."""
+        """(exposures, labels) of an epoch: a cheap change detector.
+
+        Read from the traffic rollup (a row per traffic key), never a
+        COUNT(*) over the epoch's exposures."""
         rows = self._read(
-            "SELECT COUNT(*), COUNT(label) FROM exposures "
+            "SELECT SUM(requests), SUM(labelled) FROM traffic_cells "
             "WHERE experiment = ? AND epoch = ?",
             (experiment, epoch),
         )
-        return int(rows[0][0]), int(rows[0][1])
+        exposures, labels = rows[0] if rows else (None, None)
+        return int(exposures or 0), int(labels or 0)
 
     def count_exposures(self, experiment: str, epoch: int) -> dict[str, int]:
+        """Exposures per answering variant (from the traffic rollup)."""
         rows = self._read(
-            "SELECT variant, COUNT(*) FROM exposures "
-            "WHERE experiment = ? AND epoch = ? GROUP BY variant",
+            "SELECT variant, SUM(requests) FROM traffic_cells "
+            "WHERE experiment = ? AND epoch = ? GROUP BY variant "
+            "HAVING SUM(requests) > 0 ORDER BY variant",
             (experiment, epoch),
         )
-        return {variant: int(n) for variant, n in rows}
+        return {str(variant): int(n) for variant, n in rows}
 
     def exposure_arrays(self, experiment: str, epoch: int) -> ExposureArrays:
         """An epoch's exposures as column arrays, without one object per row.

@@ -16,6 +16,7 @@ import pytest
 
 from ab_router.assignment import assign
 from ab_router.config import ExperimentConfig
+from ab_router.ledger.codecs import compact_request_id
 from churn_features.schema import EXAMPLE_CUSTOMER
 from tests.support.bento_server import (
     ADMIN_TOKEN,
@@ -59,9 +60,11 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
     raise AssertionError("condition not met in time")
 
 
-def ledger_query(server: BentoServer, sql: str) -> list[tuple]:
+def ledger_query(
+    server: BentoServer, sql: str, params: tuple[object, ...] = ()
+) -> list[tuple]:
     with sqlite3.connect(f"file:{server.ledger_path}?mode=ro", uri=True) as db:
-        return db.execute(sql).fetchall()
+        return db.execute(sql, params).fetchall()
 
 
 def stats(server: BentoServer) -> dict[str, Any]:
@@ -243,7 +246,8 @@ def test_feedback_joins_and_is_idempotent(server: BentoServer) -> None:
     assert unknown.status_code == 404
     rows = ledger_query(
         server,
-        f"SELECT label FROM exposures WHERE request_id = '{answer['request_id']}'",
+        "SELECT label FROM exposures WHERE request_id = ?",
+        (compact_request_id(answer["request_id"]),),  # 16 bytes on SQLite
     )
     assert rows == [(1,)]
     by_customer = httpx.post(url, json={"customerID": "cust-fb-1", "churned": True})

@@ -9,6 +9,7 @@ PostgreSQL has (reconnecting, passwords, visibility to other clients).
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from multiprocessing.synchronize import Barrier
@@ -19,10 +20,24 @@ import psycopg
 import pytest
 
 from ab_router.errors import LedgerUnavailableError
-from ab_router.ledger import Ledger, PostgresLedger, SqliteLedger, open_ledger
-from tests.support.ledger_contract import LedgerContract
-from tests.support.ledgers import CONFIG, Store, exposure, running_postgres
+from ab_router.ledger import (
+    Ledger,
+    PostgresLedger,
+    SqliteLedger,
+    migrations,
+    open_ledger,
+)
+from ab_router.records import UNKNOWN_MODEL_ID
+from tests.support.ledger_contract import DriftCountsContract, LedgerContract
+from tests.support.ledgers import (
+    CONFIG,
+    Store,
+    admin_change,
+    exposure,
+    running_postgres,
+)
 from tests.support.postgres_server import PASSWORD, PostgresServer
+from tests.support.rollup_checks import assert_rollups_match_rows
 
 pytestmark = pytest.mark.postgres
 
@@ -35,7 +50,9 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
 
 
-class TestPostgresLedger(LedgerContract):
+class TestPostgresLedger(LedgerContract, DriftCountsContract):
+    property_examples = 25
+
     @pytest.fixture
     def store(self, postgres: PostgresServer) -> Store:
         return Store("postgres", postgres.create_database())
@@ -64,23 +81,12 @@ def _replay(ledger: Ledger) -> dict[str, Any]:
         ledger.label_customer("exp", "c1", False),  # joins r4, the latest
     ]
     answers["epoch_counts_1"] = ledger.epoch_counts("exp", 1)
-    assert ledger.change_state(
-        state,
-        config=CONFIG.with_weights({"v1": 0.9, "v2": 0.1}),
-        canary_stage=-1,
-        new_epoch=True,
-        kind="reset",
-        reason="new epoch",
-        actor="admin",
+    new_weights = CONFIG.with_weights({"v1": 0.9, "v2": 0.1})
+    assert admin_change(
+        ledger, state, new_weights, new_epoch=True, kind="reset", reason="new epoch"
     )
-    assert not ledger.change_state(
-        state,
-        config=CONFIG,
-        canary_stage=-1,
-        new_epoch=False,
-        kind="weights",
-        reason="stale",
-        actor="admin",
+    assert not admin_change(
+        ledger, state, new_epoch=False, kind="weights", reason="stale"
     )
     state = ledger.state("exp", CONFIG.known_variants)
     ledger.record_exposures(
@@ -226,8 +232,82 @@ def test_the_tables_have_the_types_of_before_the_package(
         ("request_id", "text", "NO", "NO"),
         ("seq", "bigint", "NO", "YES"),
     ]
-    assert [c[0] for c in by_table["exposures"]][-3:] == [
+    # Schema 2 appends the model ids after schema 1's last column.
+    assert [c[0] for c in by_table["exposures"]][-5:] == [
         "label",
         "labelled_at",
         "observed_at",
+        "model_id",
+        "shadow_model_id",
     ]
+
+
+# -- upgrading a ledger written by the release before schema versions -----------
+
+_SCHEMA_1 = Path(__file__).parents[1] / "data" / "schema1"
+
+
+def _write_schema_1(url: str) -> None:
+    """That release's PostgreSQL tables, holding the rows of the SQLite
+    fixture it wrote (insertion order kept, so ``seq`` orders as before)."""
+    source = sqlite3.connect(":memory:")
+    source.executescript((_SCHEMA_1 / "sqlite.sql").read_text())
+    with psycopg.connect(url, autocommit=True) as pg:
+        pg.execute((_SCHEMA_1 / "postgres-ddl.sql").read_text())
+        for table, skip in (
+            ("experiments", ()),
+            ("transitions", ("id",)),
+            ("exposures", ()),
+        ):
+            cursor = source.execute(f"SELECT * FROM {table} ORDER BY rowid")
+            names = [d[0] for d in cursor.description if d[0] not in skip]
+            rows = [
+                tuple(
+                    v
+                    for d, v in zip(cursor.description, r, strict=True)
+                    if d[0] not in skip
+                )
+                for r in cursor.fetchall()
+            ]
+            with pg.cursor() as c:
+                c.executemany(
+                    f"INSERT INTO {table} ({', '.join(names)}) "
+                    f"VALUES ({', '.join(['%s'] * len(names))})",
+                    rows,
+                )
+    source.close()
+
+
+def _columns(url: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(url) as client:
+        return client.execute(
+            "SELECT table_name, column_name, data_type, is_nullable, is_identity, "
+            "column_default FROM information_schema.columns "
+            "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+        ).fetchall()
+
+
+def test_a_schema_1_ledger_upgrades_in_place(postgres: PostgresServer) -> None:
+    url = postgres.create_database()
+    _write_schema_1(url)
+    with psycopg.connect(url) as pg:
+        (before,) = pg.execute("SELECT COUNT(*) FROM exposures").fetchone() or (0,)
+    assert before == 60
+    ledger = PostgresLedger(url)
+    with psycopg.connect(url) as pg:
+        versions = pg.execute("SELECT version FROM schema_version").fetchall()
+        models = pg.execute("SELECT DISTINCT model_id FROM exposures").fetchall()
+    assert versions == [(migrations.CURRENT_VERSION,)]
+    assert models == [(UNKNOWN_MODEL_ID,)]
+    assert len(ledger.exposures("exp")) == 60
+    assert ledger.verify_rollups() == []
+    for epoch in (1, 2):
+        assert_rollups_match_rows(ledger, "exp", epoch)
+    assert ledger.epoch_counts("exp", 1) == (50, 17)
+    ledger.close()
+    PostgresLedger(url).close()  # opening again does not upgrade again
+    with psycopg.connect(url) as pg:
+        assert pg.execute("SELECT COUNT(*) FROM schema_version").fetchone() == (1,)
+    fresh = postgres.create_database()
+    PostgresLedger(fresh).close()
+    assert _columns(url) == _columns(fresh)  # upgraded = created new

@@ -8,7 +8,12 @@ when a PostgreSQL parameter asks for it.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import random
+import signal
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
@@ -16,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from ab_router.errors import ConflictingLabelError
+from ab_router.errors import ConflictingLabelError, UnknownRequestError
+from ab_router.records import Mode
 from tests.support.ledgers import (
     CONFIG,
     Store,
@@ -152,3 +158,87 @@ def test_two_processes_labelling_one_request_differently(store: Store) -> None:
         assert [o for o, _ in mine] == ["accepted", "conflict"], mine
         accepted_churned = mine[0][1]
         assert stored[request_id] == int(accepted_churned)
+
+
+def _register(store: Store, tag: str, barrier: Barrier, results: Queue[Any]) -> None:
+    ledger = store.open()
+    barrier.wait(timeout=60)
+    results.put(ledger.register_model_version("v2", tag))
+
+
+def test_processes_registering_one_tag_get_one_id(store: Store) -> None:
+    store.open().ensure_experiment(CONFIG)
+    barrier = SPAWN.Barrier(4)
+    results: Queue[Any] = SPAWN.Queue()
+    workers = [
+        SPAWN.Process(target=_register, args=(store, "churn_v2:same", barrier, results))
+        for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    ids = {results.get(timeout=90) for _ in workers}
+    _join_all(workers)
+    assert len(ids) == 1
+    versions = store.open().model_versions()
+    assert [v.tag for v in versions.values()].count("churn_v2:same") == 1
+
+
+def _write_forever(store: Store) -> None:
+    """Grouped commits with shadow scores, until killed."""
+    ledger = store.open()
+    rng = random.Random(os.getpid())
+    for batch in range(1_000_000):
+        rows = [
+            replace(
+                exposure(rng.choice(["v1", "v2"]), unit=None),
+                request_id=f"w{batch}-{i}",
+                mode=Mode.SHADOW,
+                churn_probability=rng.random(),
+                latency_ms=rng.lognormvariate(2, 1),
+            )
+            for i in range(rng.randint(1, 16))
+        ]
+        ledger.record_exposures(rows)
+        ledger.record_shadow_scores(
+            "v2", [(e.request_id, rng.random(), 1) for e in rows if rng.random() < 0.7]
+        )
+
+
+def _label_forever(store: Store) -> None:
+    """Labels (some repeated, some conflicting) of rows the writer wrote."""
+    ledger = store.open()
+    rng = random.Random(os.getpid())
+    while True:
+        request_id = f"w{rng.randint(0, 200)}-{rng.randint(0, 3)}"
+        try:
+            ledger.label_request(request_id, rng.random() < 0.5)
+        except (UnknownRequestError, ConflictingLabelError):
+            time.sleep(0.001)
+
+
+def test_rollups_agree_with_the_rows_after_writers_are_killed(store: Store) -> None:
+    """SIGKILL in the middle of grouped commits, shadow scores and labels:
+    each transaction is all or nothing, rollups included."""
+    ledger = store.open()
+    ledger.ensure_experiment(CONFIG)
+    workers = [
+        SPAWN.Process(target=_write_forever, args=(store,)),
+        SPAWN.Process(target=_label_forever, args=(store,)),
+    ]
+    for worker in workers:
+        worker.start()
+    deadline = time.monotonic() + 60
+    while ledger.epoch_counts("exp", 1)[1] < 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for worker in workers:
+        assert worker.pid is not None and worker.is_alive()
+        os.kill(worker.pid, signal.SIGKILL)
+    for worker in workers:
+        worker.join(timeout=30)
+    assert [w.exitcode for w in workers] == [-signal.SIGKILL] * 2
+    after = store.open()
+    exposures, labels = after.epoch_counts("exp", 1)
+    assert labels >= 40 and exposures > labels
+    assert after.verify_rollups() == []
+    rows = after.exposure_arrays("exp", 1)
+    assert (rows.label.size, int(rows.labelled.sum())) == (exposures, labels)

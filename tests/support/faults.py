@@ -17,6 +17,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from ab_router.ledger.codecs import compact_request_id, request_id_of
 from tests.support.bento_server import descendant_pids, private_home
 
 __all__ = ["descendant_pids", "private_home"]
@@ -113,9 +114,13 @@ def exposure_rows(path: Path, request_ids: Iterable[str]) -> dict[str, dict]:
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for row in connection.execute(
-                f"SELECT * FROM exposures WHERE request_id IN ({marks})", chunk
+                f"SELECT * FROM exposures WHERE request_id IN ({marks})",
+                [compact_request_id(rid) for rid in chunk],
             ):
-                rows[row["request_id"]] = dict(row)
+                # Stored as 16 bytes (ledger schema 3); callers know strings.
+                row_dict = dict(row)
+                row_dict["request_id"] = request_id_of(row["request_id"])
+                rows[row_dict["request_id"]] = row_dict
     finally:
         connection.close()
     return rows

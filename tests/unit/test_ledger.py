@@ -8,17 +8,20 @@ process.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from ab_router.errors import ConfigError
+from ab_router.errors import ConfigError, LedgerUnavailableError
 from ab_router.ledger import SqliteLedger, open_ledger, schema
-from tests.support.ledger_contract import LedgerContract
+from tests.support.ledger_contract import DriftCountsContract, LedgerContract
 from tests.support.ledgers import CONFIG, Store, exposure, sqlite_store
 
 
-class TestSqliteLedger(LedgerContract):
+class TestSqliteLedger(LedgerContract, DriftCountsContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Store:
         return sqlite_store(tmp_path)
@@ -76,7 +79,9 @@ def _columns(connection: sqlite3.Connection) -> dict[str, list[tuple[object, ...
     }
 
 
-def test_a_ledger_from_before_the_package_opens(tmp_path: Path) -> None:
+def test_a_ledger_from_before_the_package_opens_and_upgrades(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "old.sqlite3"
     with sqlite3.connect(path) as old:
         old.executescript(SCHEMA_BEFORE_THE_PACKAGE)
@@ -86,14 +91,72 @@ def test_a_ledger_from_before_the_package_opens(tmp_path: Path) -> None:
     e = exposure()
     ledger.record_exposures([e])
     assert ledger.exposures("exp") == [e]
-    assert _columns(sqlite3.connect(path)) == before  # nothing altered
+    after = _columns(sqlite3.connect(path))
+    # Every schema-1 column is where it was; exposures gained two at the end;
+    # the index by epoch is gone (schema 3: the rollups replace it).
+    assert set(before) - set(after) == {"exposures_by_epoch"}
+    for name, columns in before.items():
+        if name != "exposures_by_epoch":
+            assert after[name][: len(columns)] == columns, name
+    assert [c[1] for c in after["exposures"][len(before["exposures"]) :]] == [
+        "model_id",
+        "shadow_model_id",
+    ]
 
 
-def test_a_new_file_gets_the_same_tables_as_before(tmp_path: Path) -> None:
-    old = sqlite3.connect(":memory:")
-    old.executescript(SCHEMA_BEFORE_THE_PACKAGE)
+def test_request_ids_are_stored_compactly_and_read_back_as_strings(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.sqlite3"
+    legacy = exposure()  # a UUID request id, as the service makes them
+    with sqlite3.connect(path) as old:
+        old.executescript(SCHEMA_BEFORE_THE_PACKAGE)
+        old.execute(
+            "INSERT INTO exposures VALUES "
+            "(?, 'exp', 1, 'v1', 'v1', 'customer', 'c1', 'split', 0.7, 1, 1.5, "
+            "1.0, 0, NULL, NULL, NULL, NULL, NULL, NULL)",
+            (legacy.request_id,),
+        )
+    old.close()
+    ledger = SqliteLedger(path)  # upgrades: the stored id becomes 16 bytes
+    ledger.ensure_experiment(CONFIG)
+    fresh = exposure()
+    other = replace(exposure(unit="c2"), request_id="not-a-uuid")
+    ledger.record_exposures([fresh, other])
+    ledger.record_shadow_scores("v2", [(fresh.request_id, 0.5, 1)])
+    assert ledger.label_request(legacy.request_id, True).outcome == "accepted"
+    assert ledger.label_customer("exp", "c1", True).request_id == fresh.request_id
+    assert ledger.label_request(other.request_id, False).outcome == "accepted"
+    with sqlite3.connect(path) as connection:
+        kinds = [
+            kind
+            for (kind,) in connection.execute(
+                "SELECT typeof(request_id) FROM exposures"
+            ).fetchall()
+        ]
+        length = connection.execute(
+            "SELECT length(request_id) FROM exposures WHERE typeof(request_id) = 'blob'"
+        ).fetchall()
+    connection.close()
+    assert sorted(kinds) == ["blob", "blob", "text"]
+    assert length == [(16,), (16,)]
+    assert {e.request_id for e in ledger.exposures("exp")} == {
+        legacy.request_id,
+        fresh.request_id,
+        "not-a-uuid",
+    }
+    assert ledger.verify_rollups() == []
+
+
+def test_an_upgraded_file_has_the_tables_of_a_new_one(tmp_path: Path) -> None:
+    old = tmp_path / "old.sqlite3"
+    with sqlite3.connect(old) as connection:
+        connection.executescript(SCHEMA_BEFORE_THE_PACKAGE)
+    SqliteLedger(old).close()
     SqliteLedger(tmp_path / "new.sqlite3").close()
-    assert _columns(sqlite3.connect(tmp_path / "new.sqlite3")) == _columns(old)
+    upgraded = _columns(sqlite3.connect(old))
+    assert _columns(sqlite3.connect(tmp_path / "new.sqlite3")) == upgraded
+    assert {"schema_version", "model_versions", "traffic_cells"} <= set(upgraded)
 
 
 def test_both_dialects_have_the_same_columns_but_seq() -> None:
@@ -120,3 +183,28 @@ def test_open_ledger_refuses_other_urls_without_naming_the_secret(
         open_ledger("mysql://user:secret@host/db", tmp_path / "ledger.sqlite3")
     assert info.value.field == "ledger_url" and "secret" not in info.value.message
     assert not (tmp_path / "ledger.sqlite3").exists()
+
+
+def test_an_epoch_that_changes_while_archived_is_not_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A straggler's exposure lands after the file was written: the check in
+    the deleting transaction sees a different checksum and deletes nothing."""
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite3")
+    ledger.ensure_experiment(CONFIG)
+    ledger.record_exposures([exposure() for _ in range(5)])
+    reads = ledger._read_chunks
+
+    def before_the_straggler(sql: str, params: Sequence[object]) -> Iterator[Any]:
+        chunks = list(reads(sql, params))
+        ledger.record_exposures([exposure()])  # after the rows were read
+        yield from chunks
+
+    monkeypatch.setattr(ledger, "_read_chunks", before_the_straggler)
+    with pytest.raises(LedgerUnavailableError, match="changed while it was archived"):
+        ledger.archive_epoch("exp", 1, tmp_path / "archive")
+    assert len(ledger.exposures("exp", 1)) == 6
+    assert ledger.verify_rollups() == []
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as connection:
+        assert connection.execute("SELECT COUNT(*) FROM archives").fetchone() == (0,)
+    connection.close()

@@ -41,10 +41,10 @@ def _fill(path: Path, experiment: str, epoch: int) -> None:
         return (
             f"r{i}", experiment, epoch, v, v, "request", None, "split", p,
             int(p >= 0.5), latency[i], t, 0, None, None, None,
-            None if y < 0 else y, None if y < 0 else t + 60,
+            None if y < 0 else y, None if y < 0 else t + 60, 0, None,
         )  # fmt: skip
 
-    placeholders = ", ".join("?" * 18)
+    placeholders = ", ".join("?" * 20)
     with sqlite3.connect(path) as connection:
         connection.executemany(
             f"INSERT INTO exposures ({EXPOSURE_COLUMNS}) VALUES ({placeholders})",
@@ -71,6 +71,7 @@ def test_snapshot_memory_does_not_grow_with_unlabelled_traffic(
     state = app.statistics.current_state()
     name, epoch = state.config.name, state.epoch
     _fill(path, name, epoch)
+    app.ledger.rebuild_rollups()  # the rows were written behind its back
 
     bounded = _peak_bytes(app.statistics.quality_summary)
     stats = app.statistics.snapshot().stats

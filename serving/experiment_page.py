@@ -1,0 +1,532 @@
+"""``GET /ab-test/``: the experiment as a server-rendered HTML page.
+
+Plain string building with :func:`html.escape` on every value that comes from
+the ledger or the configuration (names, reasons, actors, messages): a page
+this small does not need a template engine, and one dependency less is one
+thing less to keep safe. No script, no external asset: the page refreshes
+itself with ``<meta http-equiv="refresh">`` and draws its chart as inline
+SVG (:mod:`serving.interval_chart`), so it works offline and in the image;
+the Content-Security-Policy it is served with forbids anything else.
+
+Every number shown comes from the same snapshot as ``GET /ab-test/stats``
+(and ``GET /ab-test/report`` for the fixed-horizon comparisons), and carries
+its source as a JSON pointer (``data-stat`` / ``data-summary``) and its
+exact value (``data-value``), so a test can check the page against the API.
+
+Cost of a view: the cached snapshot (recomputed only when the ledger moved,
+see :meth:`LiveStatistics.snapshot`), its curve capped at
+``MAX_CURVE_POINTS`` points, and the experiment's transitions, which grow
+with admin actions and canary stages, not with traffic; at most
+``MAX_TRANSITIONS`` of them are shown.
+
+Sections other features add (drift per variant, issue #14) come in as
+:class:`Section` objects through ``extra_sections``; nothing is shown for a
+feature that has not supplied one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from html import escape
+from statistics import NormalDist
+from typing import Any
+
+from starlette.responses import HTMLResponse
+
+from ab_router.statistics.difference_curve import CumulativeDifference
+from serving.interval_chart import interval_chart_svg
+from serving.live_statistics import LiveStatistics
+
+REFRESH_S = 15
+MAX_TRANSITIONS = 50
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+MISSING = "—"
+
+
+@dataclass(frozen=True)
+class Section:
+    """A block another feature adds to the page, after the variants.
+
+    ``body`` is HTML the supplier built and escaped itself.
+    """
+
+    id: str
+    heading: str
+    body: str
+
+
+@dataclass(frozen=True)
+class PageView:
+    """What one rendering of the page reads, all from one snapshot."""
+
+    stats: Mapping[str, Any]
+    """``GET /ab-test/stats``."""
+    summary: Mapping[str, Any]
+    """``ExperimentSummary.to_dict()``, what ``GET /ab-test/report`` shows."""
+    curve: CumulativeDifference
+    transitions: Sequence[Mapping[str, Any]]
+    extra_sections: Sequence[Section] = ()
+
+
+def page_view(
+    statistics: LiveStatistics, extra_sections: Sequence[Section] = ()
+) -> PageView:
+    """Read the page's inputs: the cached snapshot and the transitions."""
+    snapshot = statistics.snapshot()
+    return PageView(
+        snapshot.stats,
+        snapshot.summary.to_dict(),
+        snapshot.curve,
+        statistics.transitions(),
+        tuple(extra_sections),
+    )
+
+
+async def experiment_page_response(statistics: LiveStatistics) -> HTMLResponse:
+    """The page as a response, computed off the event loop."""
+    view = await asyncio.to_thread(page_view, statistics)
+    return HTMLResponse(
+        render_page(view),
+        headers={
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+# -- values -----------------------------------------------------------------
+
+
+def _pointer(*parts: str | int) -> str:
+    """A JSON pointer (RFC 6901) to a value."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _at(data: Mapping[str, Any], *parts: str | int) -> Any:
+    value: Any = data
+    for part in parts:
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _number_text(value: Any, spec: str) -> str:
+    if isinstance(value, bool) or value is None:
+        return MISSING
+    if isinstance(value, float) and not math.isfinite(value):
+        return MISSING
+    return format(value, spec).replace("-", "−")
+
+
+def _cell_value(value: Any) -> str:
+    """The exact value for ``data-value``: repr of a number, "" for none."""
+    if value is None or isinstance(value, bool):
+        return "" if value is None else str(value).lower()
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _value(
+    kind: str,
+    data: Mapping[str, Any],
+    parts: tuple[str | int, ...],
+    spec: str,
+    unit: str = "",
+) -> str:
+    """A number with its source (``kind`` = ``stat`` or ``summary``)."""
+    value = _at(data, *parts)
+    text = _number_text(value, spec)
+    suffix = f"\u2009{escape(unit)}" if unit and text != MISSING else ""
+    return (
+        f'<span class="num" data-{kind}="{escape(_pointer(*parts))}" '
+        f'data-value="{escape(_cell_value(value))}">{escape(text)}{suffix}</span>'
+    )
+
+
+def _text(value: Any) -> str:
+    return MISSING if value is None else escape(str(value))
+
+
+def _weights(weights: Any) -> str:
+    if not isinstance(weights, Mapping) or not weights:
+        return MISSING
+    return ", ".join(
+        f"{escape(str(v))} {_number_text(w, '.2f')}" for v, w in weights.items()
+    )
+
+
+def _utc(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        return MISSING
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
+
+
+def mean_interval(moments: Any, confidence: float) -> tuple[float, float] | None:
+    """Normal-approximation interval of a mean from (n, Σx, Σx²)."""
+    if not isinstance(moments, Mapping):
+        return None
+    n, s, q = moments.get("n"), moments.get("sum"), moments.get("sum_squares")
+    if not isinstance(n, int) or n < 2 or s is None or q is None:
+        return None
+    mean = s / n
+    variance = max(q - s * s / n, 0.0) / (n - 1)
+    half = NormalDist().inv_cdf(0.5 + confidence / 2) * math.sqrt(variance / n)
+    return mean - half, mean + half
+
+
+def wilson_interval(
+    successes: int, n: int, confidence: float
+) -> tuple[float, float] | None:
+    """Wilson score interval of a proportion."""
+    if n <= 0:
+        return None
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def _interval_text(interval: tuple[float, float] | None, spec: str) -> str:
+    if interval is None:
+        return ""
+    lo, hi = (_number_text(x, spec) for x in interval)
+    return f' <span class="ci">[{lo}, {hi}]</span>'
+
+
+# -- sections ---------------------------------------------------------------
+
+
+def _overview(stats: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
+    stage, stages = stats.get("canary_stage"), stats.get("canary_stages") or []
+    if stats.get("mode") == "canary" and isinstance(stage, int) and stage >= 0:
+        share = stages[stage] if stage < len(stages) else None
+        canary = (
+            f"stage {stage + 1} of {len(stages)}, challenger share "
+            f"{_number_text(share, '.0%')}"
+        )
+    else:
+        canary = "not running"
+    rows = [
+        ("Experiment", _text(stats.get("experiment"))),
+        ("Epoch", _value("stat", stats, ("epoch",), "d")),
+        ("Mode", f"{_text(stats.get('mode'))} ({_text(summary.get('design'))})"),
+        ("Weights in force", _weights(stats.get("effective_weights"))),
+        ("Configured weights", _weights(stats.get("configured_weights"))),
+        (
+            "Champion / challenger",
+            f"{_text(stats.get('champion'))} / {_text(stats.get('challenger'))}",
+        ),
+        (
+            "Canary stage",
+            f"{escape(canary)} (index {_value('stat', stats, ('canary_stage',), 'd')})",
+        ),
+        ("Requests this epoch", _value("stat", stats, ("total_requests",), ",d")),
+        ("State changed", escape(_utc(stats.get("updated_at")))),
+    ]
+    items = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
+    return f'<section id="overview"><h2>Experiment</h2><dl>{items}</dl></section>'
+
+
+def _decision(summary: Mapping[str, Any], stats: Mapping[str, Any]) -> str:
+    decision = summary.get("decision") or {}
+    verdict = str(decision.get("verdict") or "unknown")
+    winner = decision.get("winner")
+    more = _value("stat", stats, ("decision", "more_labels_needed"), ",d")
+    words = {
+        "keep_collecting": "Keep collecting labels.",
+        "challenger_better": "The challenger is better.",
+        "champion_better": "The champion is better.",
+        "no_meaningful_difference": "No difference worth acting on.",
+        "srm_alarm": "Stop: the split does not match the weights, so the "
+        "comparison cannot be trusted.",
+    }.get(verdict, verdict.replace("_", " ").capitalize() + ".")
+    return (
+        f'<section id="decision" class="decision verdict-{escape(verdict)}">'
+        "<h2>Decision</h2>"
+        f'<p class="verdict" data-verdict="{escape(verdict)}">{escape(words)}'
+        + (f" Winner: <strong>{escape(str(winner))}</strong>." if winner else "")
+        + "</p>"
+        f'<p class="message">{_text(decision.get("message"))}</p>'
+        f"<p>More labels needed at the observed variance: {more}</p>"
+        "</section>"
+    )
+
+
+def _srm(stats: Mapping[str, Any]) -> str:
+    srm = stats.get("srm") or {}
+    observed, expected = srm.get("observed") or {}, srm.get("expected") or {}
+    variants = sorted(set(observed) | set(expected))
+    body = "".join(
+        f'<tr><th scope="row">{escape(str(v))}</th>'
+        f"<td>{_value('stat', stats, ('srm', 'observed', v), ',d')}</td>"
+        f"<td>{_value('stat', stats, ('srm', 'expected', v), ',.1f')}</td></tr>"
+        for v in variants
+    )
+    if srm.get("error"):
+        verdict = f"Not checked: {escape(str(srm['error']))}."
+    elif srm.get("alarm"):
+        verdict = "<strong>Alarm:</strong> the split does not match the weights."
+    else:
+        verdict = "No mismatch detected."
+    return (
+        '<section id="srm"><h2>Sample-ratio check</h2>'
+        f'<p class="srm-verdict" data-alarm="{str(bool(srm.get("alarm"))).lower()}">'
+        f"{verdict} χ² = {_value('stat', stats, ('srm', 'statistic'), '.3f')}, "
+        f"df = {_value('stat', stats, ('srm', 'df'), 'd')}, "
+        f"p = {_value('stat', stats, ('srm', 'p_value'), '.3g')} "
+        f"(alarm below {_value('stat', stats, ('srm', 'threshold'), 'g')})</p>"
+        '<div class="scroll"><table><caption>Assigned requests</caption>'
+        '<thead><tr><th scope="col">Variant</th><th scope="col">Observed</th>'
+        '<th scope="col">Expected</th></tr></thead>'
+        f"<tbody>{body}</tbody></table></div></section>"
+    )
+
+
+def _variants(stats: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
+    variants = list((stats.get("variants") or {}).keys())
+    if not variants:
+        return (
+            '<section id="variants"><h2>Variants</h2>'
+            "<p>No traffic in this epoch yet.</p></section>"
+        )
+    confidence = float(_at(summary, "config", "alpha") or 0.05)
+    confidence = 1 - confidence
+
+    def row(label: str, cell: Any) -> str:
+        cells = "".join(f"<td>{cell(v)}</td>" for v in variants)
+        return f'<tr><th scope="row">{label}</th>{cells}</tr>'
+
+    def stat(*parts: str, spec: str, unit: str = "") -> Any:
+        return lambda v: _value("stat", stats, ("variants", v, *parts), spec, unit)
+
+    def quality(name: str, spec: str) -> Any:
+        return lambda v: _value("stat", stats, ("quality", v, name), spec)
+
+    def brier(v: str) -> str:
+        moments = _at(stats, "quality", v, "brier_summary")
+        return _value("stat", stats, ("quality", v, "brier"), ".4f") + _interval_text(
+            mean_interval(moments, confidence), ".4f"
+        )
+
+    def accuracy(v: str) -> str:
+        c = _at(stats, "quality", v, "confusion") or {}
+        n = sum(int(c.get(k) or 0) for k in ("tp", "fp", "tn", "fn"))
+        correct = int(c.get("tp") or 0) + int(c.get("tn") or 0)
+        return _value("stat", stats, ("quality", v, "accuracy"), ".3f") + (
+            _interval_text(wilson_interval(correct, n, confidence), ".3f")
+        )
+
+    def quality_note(v: str) -> str:
+        error = _at(stats, "quality", v, "error")
+        return escape(str(error).replace("_", " ")) if error else "ok"
+
+    level = f"{confidence:.0%}"
+    traffic = [
+        row("Requests answered", stat("requests", spec=",d")),
+        row("Share of traffic", stat("traffic_pct", spec=".1f", unit="%")),
+        row("Configured weight", stat("configured_weight", spec=".2f")),
+        row("Fallbacks answered", stat("fallbacks_answered", spec=",d")),
+        row("Predicted churn rate", stat("predicted_churn_rate", spec=".3f")),
+        row("Latency p50", stat("latency_ms", "p50", spec=".1f", unit="ms")),
+        row("Latency p95", stat("latency_ms", "p95", spec=".1f", unit="ms")),
+        row("Latency p99", stat("latency_ms", "p99", spec=".1f", unit="ms")),
+    ]
+    labelled = [
+        row("Labels", stat("labelled", spec=",d")),
+        row(f"Brier score [{level} interval]", brier),
+        row(f"Accuracy [{level} Wilson interval]", accuracy),
+        row("ROC AUC", quality("roc_auc", ".3f")),
+        row("Log loss", quality("log_loss", ".4f")),
+        row("Observed churn rate", quality("observed_churn_rate", ".3f")),
+        row("Status", quality_note),
+    ]
+    head = "".join(f'<th scope="col">{escape(str(v))}</th>' for v in variants)
+
+    def table(caption: str, rows: list[str]) -> str:
+        return (
+            f'<div class="scroll"><table><caption>{caption}</caption>'
+            f'<thead><tr><th scope="col">Metric</th>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>"
+        )
+
+    return (
+        '<section id="variants"><h2>Variants</h2>'
+        + table("Traffic and latency (answering variant)", traffic)
+        + table("Labelled quality (own answers, fallbacks excluded)", labelled)
+        + "</section>"
+    )
+
+
+def _comparison(summary: Mapping[str, Any]) -> str:
+    champion, challenger = summary.get("champion"), summary.get("challenger")
+    names = {
+        "brier": "Brier score (lower is better)",
+        "log_loss": "Log loss (lower is better)",
+        "accuracy": "Accuracy",
+        "roc_auc": "ROC AUC",
+    }
+    rows = []
+    for key, name in names.items():
+        parts = ("comparison", key)
+
+        def cell(field: str, spec: str, parts: tuple[str, ...] = parts) -> str:
+            return _value("summary", summary, (*parts, field), spec)
+
+        error = _at(summary, *parts, "error")
+        rows.append(
+            f'<tr><th scope="row">{name}</th><td>{cell("estimate", "+.4f")}</td>'
+            f"<td>[{cell('ci_low', '+.4f')}, {cell('ci_high', '+.4f')}]</td>"
+            f"<td>{cell('p_value', '.3g')}</td>"
+            f"<td>{_text(error.replace('_', ' ') if error else 'ok')}</td></tr>"
+        )
+    sequential = (
+        f"[{_value('summary', summary, ('sequential', 'lower'), '+.4f')}, "
+        f"{_value('summary', summary, ('sequential', 'upper'), '+.4f')}]"
+    )
+    return (
+        '<section id="comparison"><h2>Challenger − champion</h2>'
+        f"<p>{_text(challenger)} − {_text(champion)}, on "
+        f"{_value('summary', summary, ('sequential', 't'), ',d')} labels. "
+        f"Anytime-valid interval of the Brier difference: {sequential} "
+        f"(estimate {_value('summary', summary, ('sequential', 'estimate'), '+.4f')})."
+        "</p>"
+        '<div class="scroll"><table><caption>Fixed-horizon comparisons, '
+        "95 % intervals (for reference; the decision uses the anytime-valid "
+        "interval)</caption>"
+        '<thead><tr><th scope="col">Metric</th><th scope="col">Difference</th>'
+        '<th scope="col">Interval</th><th scope="col">p</th>'
+        '<th scope="col">Status</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div></section>"
+    )
+
+
+def _chart(summary: Mapping[str, Any], curve: CumulativeDifference) -> str:
+    config = summary.get("config") or {}
+    label = f"{summary.get('challenger')} − {summary.get('champion')}"
+    svg = interval_chart_svg(
+        curve,
+        mde=float(config.get("mde") or 0.0),
+        min_labels=int(config.get("min_labels") or 0),
+        alpha=float(config.get("alpha") or 0.05),
+        label=label,
+    )
+    body = (
+        f"<figure>{svg}<figcaption>The band is the anytime-valid interval, the "
+        "line the running estimate; the dashed lines mark ±MDE. Below zero the "
+        f"challenger is better. {len(curve.t)} points.</figcaption></figure>"
+        if svg
+        else "<p>No interval yet: both variants need labels.</p>"
+    )
+    return (
+        '<section id="interval"><h2>Interval against labels collected</h2>'
+        f"{body}</section>"
+    )
+
+
+def _transitions(transitions: Sequence[Mapping[str, Any]]) -> str:
+    shown = list(reversed(transitions[-MAX_TRANSITIONS:]))
+    rows = "".join(
+        f'<tr><th scope="row">{escape(_utc(t.get("created_at")))}</th>'
+        f"<td>{_text(t.get('epoch'))}</td><td>{_text(t.get('kind'))}</td>"
+        f"<td>{_weights(t.get('weights'))}</td><td>{_text(t.get('actor'))}</td>"
+        f'<td class="reason">{_text(t.get("reason"))}</td></tr>'
+        for t in shown
+    )
+    note = (
+        f"<p>Latest {MAX_TRANSITIONS} of {len(transitions)}, newest first.</p>"
+        if len(transitions) > MAX_TRANSITIONS
+        else ""
+    )
+    if not shown:
+        return '<section id="transitions"><h2>Transitions</h2><p>None.</p></section>'
+    return (
+        f'<section id="transitions"><h2>Transitions</h2>{note}'
+        '<div class="scroll"><table><caption>Changes to the experiment, newest '
+        'first</caption><thead><tr><th scope="col">When</th>'
+        '<th scope="col">Epoch</th><th scope="col">Kind</th>'
+        '<th scope="col">Weights</th><th scope="col">Actor</th>'
+        '<th scope="col">Reason</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table></div></section>"
+    )
+
+
+def _extra(section: Section) -> str:
+    return (
+        f'<section id="{escape(section.id)}"><h2>{escape(section.heading)}</h2>'
+        f"{section.body}</section>"
+    )
+
+
+STYLE = """
+body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1b1b1b;background:#f4f5f7}
+main{max-width:1200px;margin:0 auto;padding:16px 24px 32px}
+h1{font-size:1.5rem;margin:8px 0 4px}h2{font-size:1.15rem;margin:0 0 8px}
+section{background:#fff;border:1px solid #dde;border-radius:6px;padding:12px 16px;
+margin:12px 0}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:0 16px}
+.grid>section{margin:12px 0}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0}
+dt{color:#555}dd{margin:0}
+table{border-collapse:collapse;width:100%;margin:4px 0 8px}
+caption{text-align:left;color:#555;padding:4px 0}
+th,td{padding:4px 8px;border-bottom:1px solid #e6e6ea;text-align:right;
+vertical-align:top}
+th[scope=row],thead th:first-child,#transitions th,#transitions td{text-align:left}
+thead th{background:#f0f1f4}
+.num{font-variant-numeric:tabular-nums}.ci{color:#555;white-space:nowrap}
+.scroll{overflow-x:auto}
+.verdict{font-size:1.1rem;font-weight:600;margin:0 0 4px}
+.verdict-challenger_better{border-left:6px solid #2a7d2a}
+.verdict-champion_better,.verdict-no_meaningful_difference{border-left:6px solid
+#55a}
+.verdict-keep_collecting{border-left:6px solid #c90}
+.verdict-srm_alarm{border-left:6px solid #b22}
+.chart{width:100%;height:auto;max-height:420px}
+.chart .tick{font-size:12px;fill:#444}.chart .axis{font-size:13px;fill:#222}
+figure{margin:0}figcaption{color:#555;font-size:.9rem}
+footer{color:#666;font-size:.85rem}
+@media (max-width:700px){
+main{padding:8px}.grid{display:block}section{padding:10px}
+body{font-size:14px}th,td{padding:3px 5px}
+dl{grid-template-columns:1fr}dt{margin-top:6px}
+}
+"""
+
+
+def render_page(view: PageView, *, refresh_s: int = REFRESH_S) -> str:
+    """The whole page as one HTML document."""
+    stats, summary = view.stats, view.summary
+    name = _text(stats.get("experiment"))
+    epoch = _text(stats.get("epoch"))
+    extra = "".join(_extra(s) for s in view.extra_sections)
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta http-equiv="refresh" content="{int(refresh_s)}">'
+        '<link rel="icon" href="data:,">'
+        f"<title>Experiment {name}, epoch {epoch} · churn-ab</title>"
+        f"<style>{STYLE}</style></head><body><main>"
+        f"<h1>Experiment {name}</h1>"
+        + _decision(summary, stats)
+        + '<div class="grid">'
+        + _overview(stats, summary)
+        + _srm(stats)
+        + "</div>"
+        + _variants(stats, summary)
+        + _comparison(summary)
+        + _chart(summary, view.curve)
+        + extra
+        + _transitions(view.transitions)
+        + f"<footer>Refreshes every {int(refresh_s)} s. Same numbers as "
+        '<a href="stats">/ab-test/stats</a> and '
+        '<a href="report">/ab-test/report</a>.</footer>'
+        "</main></body></html>"
+    )

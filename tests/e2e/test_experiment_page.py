@@ -1,0 +1,149 @@
+"""The experiment page in a real browser, against a real ``bentoml serve``.
+
+Headless Debian Chromium (``scripts/install-system-deps.sh``) over the
+DevTools protocol: the page loads with no console error and no failed
+request, every number it shows equals ``/ab-test/stats`` (or the report's
+summary), it fits a phone's width, and a screenshot is saved. Set
+``CHURN_AB_PAGE_SCREENSHOT`` to a path to keep the 1280-pixel screenshot
+(that is how ``docs/experiment-page.png`` is made).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from churn_features.schema import FEATURE_ORDER
+from tests.support.bento_server import BentoServer, sample_csv
+from tests.support.headless_chromium import (
+    CHROMIUM,
+    PageProblems,
+    chromium,
+    open_tab,
+)
+from tests.support.page_numbers import Shown, mismatches
+from training.data import read_csv
+
+CUSTOMERS = 800
+BATCH = 40
+WIDTH = 1280
+PHONE = 390
+
+MARKED = """JSON.stringify([...document.querySelectorAll('[data-stat],[data-summary]')]
+  .map(e => ({source: 'stat' in e.dataset ? 'stat' : 'summary',
+              pointer: e.dataset.stat ?? e.dataset.summary,
+              value: e.dataset.value, text: e.textContent})))"""
+
+
+def real_customers(n: int) -> tuple[list[dict[str, Any]], list[bool]]:
+    """The sample's first ``n`` customers and whether each one churned."""
+    frame = read_csv(sample_csv(), "sample").frame.head(n)
+    rows = frame[[*FEATURE_ORDER, "customerID"]].to_dict("records")
+    whole = ("SeniorCitizen", "tenure")  # the frame holds them as floats
+    customers = [
+        {
+            k: int(v) if k in whole else (v.item() if hasattr(v, "item") else v)
+            for k, v in r.items()
+        }
+        for r in rows
+    ]
+    return customers, [bool(c) for c in frame["Churn"]]
+
+
+def send_traffic_and_labels(server: BentoServer) -> int:
+    customers, churned = real_customers(CUSTOMERS)
+    for c in customers:
+        c["customerID"] = f"page-{c['customerID']}"
+    predictions = []
+    # Several requests, so the latency quantiles have more than one value.
+    for start in range(0, len(customers), BATCH):
+        answer = httpx.post(
+            f"{server.url}/predict_batch",
+            json={"customers": customers[start : start + BATCH]},
+            timeout=120,
+        )
+        assert answer.status_code == 200, answer.text[:500]
+        predictions += answer.json()["predictions"]
+    labels = [
+        {"request_id": p["request_id"], "churned": y}
+        for p, y in zip(predictions, churned, strict=True)
+    ]
+    fed = httpx.post(
+        f"{server.url}/feedback_batch", json={"labels": labels}, timeout=120
+    )
+    assert fed.status_code == 200, fed.text[:500]
+    assert fed.json()["accepted"] == CUSTOMERS
+    return CUSTOMERS
+
+
+def test_the_page_shows_the_stats_in_a_real_browser(
+    bento_server: BentoServer, tmp_path: Path
+) -> None:
+    assert Path(CHROMIUM).is_file(), "run scripts/install-system-deps.sh (chromium)"
+    send_traffic_and_labels(bento_server)
+    url = f"{bento_server.url}/ab-test/"
+    direct = httpx.get(url, timeout=30)
+    assert direct.status_code == 200
+    assert direct.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in direct.headers["content-security-policy"]
+
+    with chromium() as browser:
+        tab = open_tab(browser, WIDTH, 900)
+        tab.navigate(url)
+        shown = [Shown(**s) for s in json.loads(tab.evaluate(MARKED))]
+        stats = httpx.get(f"{bento_server.url}/ab-test/stats", timeout=30).json()
+        report = httpx.get(f"{bento_server.url}/ab-test/report", timeout=60).json()
+        chart_title = tab.evaluate(
+            "document.querySelector('svg.chart title').textContent"
+        )
+        screenshot = tmp_path / "experiment-page.png"
+        tab.screenshot(screenshot, WIDTH)
+
+        phone = open_tab(browser, PHONE, 844)
+        phone.resize(PHONE, 844, mobile=True)
+        phone.navigate(url)
+        phone_width = phone.evaluate("document.documentElement.scrollWidth")
+
+    assert not browser.leftover, f"chromium left processes: {browser.leftover}"
+    assert tab.problems == PageProblems()
+    assert phone.problems == PageProblems()
+    pointers = {s.pointer for s in shown}
+    assert {
+        "/variants/v1/requests",
+        "/variants/v2/requests",
+        "/srm/p_value",
+    } <= pointers
+    assert "/sequential/upper" in pointers
+    assert mismatches(shown, {"stat": stats, "summary": report["summary"]}) == []
+    # The session's server may hold other tests' labels too.
+    labels_shown = [
+        int(s.value)
+        for s in shown
+        if s.pointer.startswith("/variants/") and s.pointer.endswith("/labelled")
+    ]
+    assert sum(labels_shown) >= CUSTOMERS
+    assert "anytime-valid interval" in chart_title
+    assert phone_width <= PHONE, "the page scrolls sideways on a phone"
+    assert screenshot.read_bytes().startswith(b"\x89PNG")
+    keep = os.environ.get("CHURN_AB_PAGE_SCREENSHOT")
+    if keep:
+        shutil.copyfile(screenshot, keep)
+
+
+def test_the_browser_check_sees_console_errors_and_failed_requests() -> None:
+    """The assertions above can fail: a broken page is reported."""
+    broken = (
+        'data:text/html,<img src="http://127.0.0.1:9/missing.png">'
+        '<script>console.error("boom")</script>'
+    )
+    with chromium() as browser:
+        tab = open_tab(browser, 800, 600)
+        tab.navigate(broken)
+    assert not browser.leftover
+    assert "boom" in tab.problems.console_errors
+    assert tab.problems.failed_requests
