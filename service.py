@@ -42,11 +42,11 @@ from serving.ledger_metrics import ledger_metrics_text
 from serving.metrics import ModelServiceMetrics, ServiceMetrics, render_families
 from serving.metrics_dir import this_instance_dir
 from serving.metrics_self_check import MetricsSelfCheck, self_check_families
-from serving.model_calls import remote_scorer
-from serving.model_runtime.scorer import ModelScorer
 from serving.model_runtime.store import describe_model, load_pipeline, load_scorer
+from serving.model_runtime.variant_model import VariantModel
+from serving.placement import Scorers, inline_scorers, remote_scorers
 from serving.request_guard import RequestGuardMiddleware
-from serving.settings import observability_config
+from serving.settings import Placement, observability_config
 from serving.startup import configuration_errors_exit, start_up
 
 # Before BentoML resolves its multiprocess directory (the `bentoml serve`
@@ -74,14 +74,19 @@ _BATCHING = {
 
 
 class _ModelService:
-    """Scores schema-code rows for one variant, in adaptive batches."""
+    """Scores schema-code rows for one variant: online rows in adaptive
+    batches, ``/predict_batch`` rows through their own API."""
 
     variant: str
     model_ref: BentoModel
 
     def __init__(self) -> None:
-        self.scorer: ModelScorer = load_scorer(self.model_ref)
-        self.metrics = ModelServiceMetrics.create()
+        self.model = VariantModel(
+            self.variant,
+            load_scorer(self.model_ref),
+            chunk_rows=settings.models.batch_chunk_rows,
+            metrics=ModelServiceMetrics.create(),
+        )
         MetricsSelfCheck.from_environment().run_in_background()
 
     # Declaring the media type BentoML would infer saves it rebuilding the
@@ -90,13 +95,16 @@ class _ModelService:
     def score(
         self, codes: np.ndarray
     ) -> Annotated[np.ndarray, ContentType("application/json")]:
-        started = time.perf_counter()
-        scores = self.scorer.score(codes)
-        self.metrics.batch_size.labels(self.variant).observe(len(codes))
-        self.metrics.inference_seconds.labels(self.variant).observe(
-            time.perf_counter() - started
-        )
-        return scores
+        return self.model.score(codes)
+
+    # Not batchable: rows that arrive as a batch must not teach the dispatcher
+    # of ``score`` to hold single requests back (#17). ``async`` so it does
+    # not take the worker's one thread that ``score`` runs in.
+    @bentoml.api
+    async def score_batch(
+        self, codes: np.ndarray
+    ) -> Annotated[np.ndarray, ContentType("application/json")]:
+        return await self.model.score_batch(codes)
 
 
 @bentoml.service(
@@ -141,21 +149,26 @@ install_error_handler(http)
 class ChurnAB:
     """Entry service: validates, routes by experiment, records, answers."""
 
-    v1 = bentoml.depends(ChurnV1Model)
-    v2 = bentoml.depends(ChurnV2Model)
+    # Both placements reference both models here; only ``inline`` loads them.
+    v1_model = BentoModel(settings.models.tags()[CHAMPION])
+    v2_model = BentoModel(settings.models.tags()[CHALLENGER])
+    # BentoML starts a worker pool for every dependency declared on the class,
+    # so the inline placement declares none and no model pools start.
+    if settings.models.model_placement is Placement.SERVICES:
+        v1 = bentoml.depends(ChurnV1Model)
+        v2 = bentoml.depends(ChurnV2Model)
 
     def __init__(self) -> None:
         tags = settings.models.tags()
+        scorers = self._scorers()
         metrics = ServiceMetrics.create()
         self.metrics_check = MetricsSelfCheck.from_environment()
         self.metrics_check.run_in_background()
         announce(ACCESS)
         self.entry = EntryApp(
             settings,
-            scorers={
-                CHAMPION: remote_scorer(self.v1, settings.entry),
-                CHALLENGER: remote_scorer(self.v2, settings.entry),
-            },
+            scorers=scorers.online,
+            bulk_scorers=scorers.bulk,
             model_descriptions={v: describe_model(t) for v, t in tags.items()},
             metrics=metrics,
             metrics_check=self.metrics_check,
@@ -163,6 +176,12 @@ class ChurnAB:
         )
         self.requests = self.entry.requests
         self.statistics = self.entry.statistics
+
+    def _scorers(self) -> Scorers:
+        if settings.models.model_placement is Placement.INLINE:
+            refs = {CHAMPION: self.v1_model, CHALLENGER: self.v2_model}
+            return inline_scorers(refs, settings.models, settings.entry)
+        return remote_scorers({CHAMPION: self.v1, CHALLENGER: self.v2}, settings.entry)
 
     @bentoml.api(route="/predict", input_spec=Customer)
     @json_errors
@@ -245,7 +264,9 @@ class ChurnAB:
         return await self.entry.is_ready()
 
     def __metrics__(self, content: str) -> str:
-        writers = settings.entry.entry_workers + 2 * settings.models.model_workers
+        writers = settings.entry.entry_workers
+        if settings.models.model_placement is Placement.SERVICES:
+            writers += 2 * settings.models.model_workers
         return (
             content
             + ledger_metrics_text(self.statistics, self.entry.model_descriptions)

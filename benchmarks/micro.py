@@ -8,7 +8,10 @@
 - the entry's per-request ledger write: ``SqliteLedger.record_exposures`` of
   one exposure (one IMMEDIATE transaction + commit, WAL, synchronous=NORMAL),
   directly and through ``asyncio.to_thread`` as the predictor calls it, and
-  of 16 exposures in one commit (what grouping concurrent requests would pay).
+  of 16 exposures in one commit (what grouping concurrent requests would pay);
+- ``/predict_batch`` rows scored in chunks (``CHURN_AB_BATCH_CHUNK_ROWS``): how
+  long one chunk holds a model service's event loop, and the cost per row of
+  a 10,000-row batch at that chunk size (issue #17).
 
 Prints a Markdown table; medians of repeated timings.
 """
@@ -34,9 +37,11 @@ from ab_router.records import Exposure, Mode, UnitKind
 from benchmarks.customers import make_customers
 from churn_features.encoding import MODEL_STEP, FastEncoder, records_to_codes
 from serving.model_runtime.flat_trees import FlatTreeEnsemble
+from serving.model_runtime.store import load_scorer
 from serving.settings import load_settings
 
 BATCHES = (1, 4, 16, 64, 256, 1024, 10_000)
+CHUNKS = (256, 500, 1000, 2000, 5000, 10_000)
 
 
 def _time(call: Callable[[], Any], budget_s: float = 0.5) -> float:
@@ -76,6 +81,31 @@ def model_table() -> list[str]:
                 f"| {sk / fl:.1f}× | {sk * 1e6 / n:.1f} | {fl * 1e6 / n:.1f} |"
             )
     return rows
+
+
+def chunk_table(rows: int = 10_000) -> list[str]:
+    """Bulk scoring through ``ModelScorer`` (as the model services do), per
+    chunk size: ms per chunk and µs per row of the whole batch."""
+    codes = records_to_codes(make_customers(rows, seed=5))
+    out = [
+        f"| model | chunk rows | ms per chunk | µs/row of a {rows:,}-row batch |",
+        "|---|---:|---:|---:|",
+    ]
+    for tag in ("churn_v1:latest", "churn_v2:latest"):
+        scorer = load_scorer(bentoml.models.get(tag))
+        for chunk in CHUNKS:
+            per_chunk = _time(functools.partial(scorer.score, codes[:chunk]))
+            whole = _time(functools.partial(_in_chunks, scorer, codes, chunk))
+            out.append(
+                f"| {tag.split(':')[0]} | {chunk:,} | {per_chunk * 1e3:.2f} "
+                f"| {whole * 1e6 / rows:.2f} |"
+            )
+    return out
+
+
+def _in_chunks(scorer: Any, codes: Any, chunk: int) -> None:
+    for start in range(0, len(codes), chunk):
+        scorer.score(codes[start : start + chunk])
 
 
 def _exposure(experiment: str) -> Exposure:
@@ -131,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     print(f"load average {[round(x, 2) for x in os.getloadavg()]}\n")
     print("\n".join(model_table()))
+    print()
+    print("\n".join(chunk_table()))
     print()
     print("\n".join(ledger_table()))
     return 0

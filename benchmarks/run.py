@@ -4,9 +4,11 @@
 loopback port, drives it with ``wrk`` POSTing rotating realistic customers at
 each concurrency, interleaving servers (A, B, C, A, B, C, ...) so load from
 other work on the machine spreads over all of them, then posts 10,000
-customers to ``/predict_batch``. It prints one table and writes it, with the
-machine description and raw numbers, to ``benchmarks/results/<stamp>.md``
-and ``.json``.
+customers to ``/predict_batch``. Between the two, churn-ab runs the mixed
+scenario of ``benchmarks.mixed`` (``/predict`` alone, while batch jobs run,
+and right after a burst of batch rows; issue #17). It prints one table and
+writes it, with the machine description and raw numbers, to
+``benchmarks/results/<stamp>.md`` and ``.json``.
 
 Extra Bento configurations join the same interleaving with ``--variant
 NAME:KEY=VALUE,KEY=VALUE`` (environment for ``bentoml serve``: settings, a
@@ -35,6 +37,8 @@ import httpx
 
 from benchmarks.customers import make_customers
 from benchmarks.machine import CpuMeter, describe, describe_markdown
+from benchmarks.mixed import check_mixed, render_mixed, run_mixed
+from benchmarks.placement_targets import check_placements
 from benchmarks.procs import pss_mb, rss_mb
 from benchmarks.servers import REPO_ROOT, Server, start_bento, start_uvicorn
 
@@ -42,18 +46,14 @@ LUA = REPO_ROOT / "benchmarks" / "wrk_post.lua"
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 DEFAULT_HOME = Path(os.environ.get("BENTOML_HOME", "/tmp/bench-bentoml"))
 SAMPLE = REPO_ROOT.parent / "shared" / "data" / "telco-customer-churn.sample.csv"
-
-# The targets the issue set; reported, never asserted.
-TARGET_RATIO_TO_BARE = 0.5
-TARGET_P50_MS = 1.5
-TARGET_P99_MS = 5.0
-TARGET_BATCH_US_PER_ROW = 20.0
+INLINE = {"CHURN_AB_MODEL_PLACEMENT": "inline"}
 
 
 @dataclass
 class Target:
     name: str
     start: Callable[[], Server]
+    placement: str | None = None  # CHURN_AB_MODEL_PLACEMENT of a churn-ab server
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -64,12 +64,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3.0, help="s of warm-up")
     parser.add_argument(
         "--targets",
-        default="bento,echo-hop,echo,bare,original",
+        default="bento,bento-inline,echo-hop,echo,bare,original",
         help="which standard servers",
     )
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:K=V,..")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of churn-ab, served as 'baseline' in the same run",
+    )
     parser.add_argument("--batch-rows", type=int, default=10_000)
     parser.add_argument("--batch-repeats", type=int, default=3)
+    parser.add_argument(
+        "--mixed",
+        default="bento,bento-inline,baseline",
+        help="servers that run the mixed online/batch scenario ('' for none)",
+    )
+    parser.add_argument(
+        "--burst-rows", type=int, default=200_000, help="batch rows before 'after'"
+    )
     parser.add_argument("--bodies", type=int, default=2_000, help="distinct customers")
     parser.add_argument("--bentoml-home", type=Path, default=DEFAULT_HOME)
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -110,7 +123,14 @@ def ensure_models(home: Path) -> None:
 def build_targets(args: argparse.Namespace, workdir: Path) -> list[Target]:
     home = args.bentoml_home
     standard = {
-        "bento": Target("bento", lambda: start_bento("bento", home, workdir)),
+        "bento": Target(
+            "bento", lambda: start_bento("bento", home, workdir), "services"
+        ),
+        "bento-inline": Target(
+            "bento-inline",
+            lambda: start_bento("bento-inline", home, workdir, env=INLINE),
+            "inline",
+        ),
         "bare": Target(
             "bare",
             lambda: start_uvicorn(
@@ -146,6 +166,14 @@ def build_targets(args: argparse.Namespace, workdir: Path) -> list[Target]:
     if unknown:
         raise SystemExit(f"--targets: unknown {sorted(unknown)}")
     targets = [standard[t] for t in chosen]
+    if args.baseline is not None:
+        root = args.baseline.resolve()
+        targets.append(
+            Target(
+                "baseline",
+                functools.partial(start_bento, "baseline", home, workdir, root=root),
+            )
+        )
     for spec in args.variant:
         name, _, settings = spec.partition(":")
         env = dict(item.split("=", 1) for item in settings.split(",") if item)
@@ -153,6 +181,7 @@ def build_targets(args: argparse.Namespace, workdir: Path) -> list[Target]:
             Target(
                 name,
                 functools.partial(start_bento, name, home, workdir, env=env),
+                env.get("CHURN_AB_MODEL_PLACEMENT", "services"),
             )
         )
     return targets
@@ -370,43 +399,20 @@ def render(report: dict[str, Any]) -> str:
             f"| {m['idle_pss_mb']:.0f} | {peak_rss:.0f} | {peak_pss:.0f} "
             f"| {m.get('idle_cpu_share', 0.0):.1%} |"
         )
+    if report.get("mixed"):
+        lines += [
+            "",
+            "Mixed scenario (issue #17): `/predict` alone, while `/predict_batch` "
+            f"jobs of {report['settings']['batch_rows']:,} rows run back to back, "
+            f"and right after {report['settings']['burst_rows']:,} batch rows:",
+            "",
+            *render_mixed(report["mixed"]),
+        ]
     lines += ["", "Targets (reported, not asserted):", ""]
     lines += [f"- {t}" for t in report["targets"]]
     if report.get("profiles"):
         lines += ["", "py-spy raw stacks: " + ", ".join(report["profiles"])]
     return "\n".join(lines) + "\n"
-
-
-def check_targets(report: dict[str, Any]) -> list[str]:
-    s = report["summary"]
-    out = []
-    for name in report["servers"]:
-        if name in ("bare", "original"):
-            continue
-        hi, lo = s.get(f"{name}@16"), s.get(f"{name}@1")
-        bare = s.get("bare@16")
-        if hi and bare:
-            ratio = hi["rps"] / bare["rps"]
-            verdict = "met" if ratio >= TARGET_RATIO_TO_BARE else "NOT met"
-            out.append(
-                f"{name}: c=16 throughput {ratio:.2f}× bare "
-                f"(target ≥ {TARGET_RATIO_TO_BARE}×): {verdict}"
-            )
-        if lo:
-            ok = lo["p50_ms"] <= TARGET_P50_MS and lo["p99_ms"] <= TARGET_P99_MS
-            out.append(
-                f"{name}: c=1 p50 {lo['p50_ms']:.2f} ms (≤ {TARGET_P50_MS}), "
-                f"p99 {lo['p99_ms']:.2f} ms (≤ {TARGET_P99_MS}): "
-                + ("met" if ok else "NOT met")
-            )
-        batch = report["batch"].get(name)
-        if batch:
-            ok = batch["us_per_row"] <= TARGET_BATCH_US_PER_ROW
-            out.append(
-                f"{name}: /predict_batch {batch['us_per_row']:.1f} µs/row "
-                f"(≤ {TARGET_BATCH_US_PER_ROW}): " + ("met" if ok else "NOT met")
-            )
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -426,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     batch_runs: list[dict[str, Any]] = []
     memory: dict[str, dict[str, float]] = {}
+    mixed: dict[str, dict[str, Any]] = {}
     profiles: list[str] = []
     try:
         for target in targets:
@@ -470,6 +477,19 @@ def main(argv: list[str] | None = None) -> int:
                         f"load1 {run['load1_at_start']:.1f}",
                         flush=True,
                     )
+        for name in [n.strip() for n in args.mixed.split(",") if n.strip()]:
+            if name not in servers:
+                continue
+            print(f"mixed scenario on {name} ...", flush=True)
+            mixed[name] = run_mixed(
+                servers[name],
+                lambda server, c: measure_run(server, bodies, c, args.duration),
+                concurrency,
+                batch_body.encode(),
+                args.batch_rows,
+                args.burst_rows,
+            )
+            print("\n".join(render_mixed({name: mixed[name]})), flush=True)
         for _ in range(args.batch_repeats + 1 if args.batch_repeats else 0):
             for server in servers.values():
                 batch_runs.append(
@@ -506,17 +526,24 @@ def main(argv: list[str] | None = None) -> int:
             "bodies": args.bodies,
             "batch_rows": args.batch_rows,
             "batch_repeats": args.batch_repeats,
+            "burst_rows": args.burst_rows,
         },
         "servers": list(servers),
+        "placements": {
+            t.name: t.placement
+            for t in targets
+            if t.placement is not None and t.name in servers
+        },
         "descriptions": {n: s.description for n, s in servers.items()},
         "summary": summary,
         "batch": batch,
         "memory": memory,
+        "mixed": mixed,
         "runs": runs,
         "batch_runs": batch_runs,
         "profiles": profiles,
     }
-    report["targets"] = check_targets(report)
+    report["targets"] = check_placements(report) + check_mixed(mixed, batch)
     markdown = render(report)
     args.out.mkdir(parents=True, exist_ok=True)
     base = args.out / (stamp + (f"-{args.label}" if args.label else ""))

@@ -68,10 +68,11 @@ def _start(
     workdir: Path,
     description: str,
     ready_timeout_s: float,
+    root: Path = REPO_ROOT,
 ) -> Server:
     log_path = workdir / f"{name}-{port}.log"
     full_env = {**os.environ, **env}
-    process = spawn(command, cwd=REPO_ROOT, env=full_env, log_path=log_path)
+    process = spawn(command, cwd=root, env=full_env, log_path=log_path)
     server = Server(
         name, f"http://{HOST}:{port}", process, log_path, description, dict(env)
     )
@@ -89,7 +90,10 @@ def start_bento(
     env: Mapping[str, str] | None = None,
     target: str = "service:ChurnAB",
     ready_timeout_s: float = 120.0,
+    root: Path = REPO_ROOT,
 ) -> Server:
+    """``bentoml serve target`` from ``root`` (another checkout serves that
+    checkout's code: a baseline in the same run)."""
     port = free_port()
     server_env = {
         "BENTOML_HOME": str(bentoml_home),
@@ -101,6 +105,8 @@ def start_bento(
     command += ["--host", HOST, "--port", str(port)]
     settings = " ".join(f"{k}={v}" for k, v in (env or {}).items())
     description = f"bentoml serve {target}" + (f" with {settings}" if settings else "")
+    if root != REPO_ROOT:
+        description += f" from {root}"
     return _start(
         name,
         command,
@@ -110,6 +116,7 @@ def start_bento(
         workdir,
         description,
         ready_timeout_s,
+        root,
     )
 
 

@@ -57,6 +57,7 @@ class EntryApp:
         metrics: ServiceMetrics | None = None,
         load_pipeline: PipelineLoader = no_pipelines,
         metrics_check: MetricsSelfCheck | None = None,
+        bulk_scorers: Mapping[str, Scorer] | None = None,
     ) -> None:
         self.settings = settings
         self.metrics_check = metrics_check
@@ -84,6 +85,7 @@ class EntryApp:
             settings=settings.entry,
             metrics=metrics,
             drift=self.drift_recorder,
+            bulk_scorers=bulk_scorers,
         )
         experiment = settings.experiment_settings
         self.statistics = LiveStatistics(

@@ -156,6 +156,7 @@ class ModelServiceMetrics:
 
     batch_size: Any
     inference_seconds: Any
+    rows: Any
 
     @classmethod
     def create(cls) -> ModelServiceMetrics:
@@ -178,6 +179,12 @@ class ModelServiceMetrics:
                 "Model-service time per batch.",
                 ["variant"],
                 buckets=LATENCY_BUCKETS,
+            ),
+            rows=prom.Counter(
+                f"{PREFIX}model_rows",
+                "Rows scored, by variant and scoring API (score: online, "
+                "adaptive batching; score_batch: /predict_batch, in chunks).",
+                ["variant", "api"],
             ),
         )
 

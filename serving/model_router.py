@@ -27,13 +27,24 @@ Scorer = Callable[[NDArray[np.float64]], Awaitable[NDArray[np.float64]]]
 
 
 class ModelRouter:
+    """Scores through each variant's scorers, with breakers and fallback.
+
+    ``scorers`` take online rows (``/predict``); ``bulk_scorers``, when given,
+    take the rows of a ``/predict_batch``, so they can bypass the online
+    batching queue (#17). One breaker per variant covers both.
+    """
+
     def __init__(
         self,
         scorers: Mapping[str, Scorer],
         settings: EntrySettings,
         metrics: ServiceMetrics | None = None,
+        bulk_scorers: Mapping[str, Scorer] | None = None,
     ) -> None:
         self.scorers = scorers
+        self.bulk_scorers = scorers if bulk_scorers is None else bulk_scorers
+        if set(self.bulk_scorers) != set(scorers):
+            raise ValueError("bulk_scorers must cover the same variants as scorers")
         self.timeout_s = settings.model_timeout_s
         self.metrics = metrics
         self.breakers = {
@@ -44,7 +55,7 @@ class ModelRouter:
         }
 
     async def score_with_fallback(
-        self, assigned: str, codes: NDArray[np.float64]
+        self, assigned: str, codes: NDArray[np.float64], *, bulk: bool = False
     ) -> tuple[str, NDArray[np.float64]]:
         """The assigned variant's scores, else the first other that answers."""
         order = [assigned, *sorted(v for v in self.scorers if v != assigned)]
@@ -52,7 +63,7 @@ class ModelRouter:
             if not self.breakers[variant].allow():
                 continue
             try:
-                scores = await self._score(variant, codes)
+                scores = await self._score(variant, codes, bulk=bulk)
             except TimeoutError:
                 self._failed(variant, "model_timeout")
                 continue
@@ -71,13 +82,13 @@ class ModelRouter:
         )
 
     async def score_shadow(
-        self, variant: str, codes: NDArray[np.float64]
+        self, variant: str, codes: NDArray[np.float64], *, bulk: bool = False
     ) -> NDArray[np.float64] | None:
         """Scores for a shadow comparison, or None when the variant is down."""
         if not self.breakers[variant].allow():
             return None
         try:
-            scores = await self._score(variant, codes)
+            scores = await self._score(variant, codes, bulk=bulk)
         except Exception:
             # The champion already answered; a lost shadow score only makes
             # the paired sample smaller, and it is counted.
@@ -108,11 +119,10 @@ class ModelRouter:
         return {v: not b.is_open for v, b in self.breakers.items()}
 
     async def _score(
-        self, variant: str, codes: NDArray[np.float64]
+        self, variant: str, codes: NDArray[np.float64], *, bulk: bool = False
     ) -> NDArray[np.float64]:
-        scores = await asyncio.wait_for(
-            self.scorers[variant](codes), timeout=self.timeout_s
-        )
+        scorer = (self.bulk_scorers if bulk else self.scorers)[variant]
+        scores = await asyncio.wait_for(scorer(codes), timeout=self.timeout_s)
         return np.asarray(scores, dtype=np.float64).reshape(len(codes), 2)
 
     def _failed(self, variant: str, kind: str) -> None:

@@ -73,10 +73,11 @@ class Predictor:
         settings: EntrySettings,
         metrics: ServiceMetrics | None = None,
         drift: DriftRecorder | None = None,
+        bulk_scorers: Mapping[str, Scorer] | None = None,
     ) -> None:
         self.ledger = ledger
         self.state = state
-        self.models = ModelRouter(scorers, settings, metrics)
+        self.models = ModelRouter(scorers, settings, metrics, bulk_scorers)
         self.metrics = metrics
         self.drift = drift
         self._background: set[asyncio.Task[None]] = set()
@@ -86,9 +87,16 @@ class Predictor:
         )
 
     async def predict(
-        self, customers: Sequence[Mapping[str, Any]], started: float
+        self,
+        customers: Sequence[Mapping[str, Any]],
+        started: float,
+        *,
+        bulk: bool = False,
     ) -> list[Prediction]:
-        """Answer validated customers; every answer is in the ledger first."""
+        """Answer validated customers; every answer is in the ledger first.
+
+        ``bulk`` (a ``/predict_batch``) scores through the bulk scorers.
+        """
         state = self.state.current()
         weights = state.effective_weights
         assignments = [
@@ -103,7 +111,7 @@ class Predictor:
             groups.setdefault(assignment.variant, []).append(index)
         answered = await asyncio.gather(
             *(
-                self.models.score_with_fallback(variant, codes[indices])
+                self.models.score_with_fallback(variant, codes[indices], bulk=bulk)
                 for variant, indices in groups.items()
             )
         )
@@ -124,7 +132,7 @@ class Predictor:
                     customers[index].get(ID_COLUMN),
                 )
                 exposures.append(exposure)
-        await self._record(exposures, codes, shared)
+        await self._record(exposures, codes, shared, bulk)
         if self.drift is not None:
             # Counted under the variant whose model scored the rows.
             name, epoch = state.config.name, state.epoch
@@ -139,6 +147,7 @@ class Predictor:
         exposures: Sequence[Exposure],
         codes: NDArray[np.float64],
         shared: _Answered,
+        bulk: bool,
     ) -> None:
         try:
             await self._commits.submit(exposures)
@@ -148,7 +157,7 @@ class Predictor:
         self._count(exposures, shared.latency_ms / 1000.0)
         config = shared.state.config
         if config.mode is Mode.SHADOW:
-            self._shadow(exposures, codes, config.challenger)
+            self._shadow(exposures, codes, config.challenger, bulk)
 
     async def _commit_together(
         self, requests: Sequence[Sequence[Exposure]]
@@ -177,9 +186,10 @@ class Predictor:
         exposures: Sequence[Exposure],
         codes: NDArray[np.float64],
         challenger: str,
+        bulk: bool,
     ) -> None:
         task = asyncio.get_running_loop().create_task(
-            self._score_shadow(exposures, codes, challenger)
+            self._score_shadow(exposures, codes, challenger, bulk)
         )
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -189,11 +199,12 @@ class Predictor:
         exposures: Sequence[Exposure],
         codes: NDArray[np.float64],
         challenger: str,
+        bulk: bool,
     ) -> None:
         answered = [i for i, e in enumerate(exposures) if e.variant != challenger]
         if not answered:
             return
-        scores = await self.models.score_shadow(challenger, codes[answered])
+        scores = await self.models.score_shadow(challenger, codes[answered], bulk=bulk)
         if scores is None:
             return
         updates = [

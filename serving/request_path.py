@@ -67,7 +67,9 @@ class RequestPath:
         self, endpoint: str, customers: Sequence[Mapping[str, Any]], started: float
     ) -> list[PredictionResponse]:
         try:
-            results = await self.predictor.predict(customers, started)
+            results = await self.predictor.predict(
+                customers, started, bulk=endpoint == "predict_batch"
+            )
         except AbRouterError as exc:
             self._count(endpoint, _outcome(exc))
             raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +32,13 @@ from ab_router.statistics.decision import DecisionConfig
 ENV_PREFIX = "CHURN_AB_"
 
 
+class Placement(StrEnum):
+    """Where the models run: ``CHURN_AB_MODEL_PLACEMENT``."""
+
+    SERVICES = "services"
+    INLINE = "inline"
+
+
 class ModelSettings(BaseSettings):
     """Which models serve and how their services batch."""
 
@@ -49,6 +57,19 @@ class ModelSettings(BaseSettings):
     "overloaded" to a request it expects to exceed this, so it must sit well
     above the model's worst batch time under load (a tight cap turned a busy
     machine's normal slowness into fallbacks)."""
+    model_placement: Placement = Placement.SERVICES
+    """Where the models run (``CHURN_AB_MODEL_PLACEMENT``). ``services``
+    (default): each model in its own BentoML service with its own worker pool
+    and adaptive batching; a model crash or hang stays in its worker.
+    ``inline``: every entry worker loads both models and scores in-process,
+    one thread per model; no model worker pools start. Inline is faster and
+    smaller, and gives up separate pools, batching across entry workers and
+    isolation (README "Choosing a placement")."""
+    batch_chunk_rows: int = Field(1000, ge=1, le=100_000)
+    """Rows a model scores at a time for ``/predict_batch`` (default 1000).
+    Bulk rows bypass the adaptive-batching queue (#17) and are scored chunk by
+    chunk, letting online requests in between chunks: a chunk's time is the
+    longest a bulk job can hold an online request back (docs/performance.md)."""
 
     def tags(self) -> dict[str, str]:
         """Model store tag of each variant, champion first."""

@@ -21,6 +21,7 @@ from churn_features.schema import EXAMPLE_CUSTOMER
 from tests.support.bento_server import (
     ADMIN_TOKEN,
     BentoServer,
+    placement_env,
     start_bento_server,
 )
 
@@ -94,9 +95,13 @@ def restore_starting_point(server: BentoServer) -> None:
 
 @pytest.fixture(scope="module")
 def module_server(
-    trained_home: Path, tmp_path_factory: pytest.TempPathFactory
+    trained_home: Path, tmp_path_factory: pytest.TempPathFactory, placement: str
 ) -> Iterator[BentoServer]:
-    server = start_bento_server(trained_home, tmp_path_factory.mktemp("experiment"))
+    server = start_bento_server(
+        trained_home,
+        tmp_path_factory.mktemp(f"experiment-{placement}"),
+        env=placement_env(placement),
+    )
     try:
         yield server
     finally:
@@ -294,9 +299,10 @@ def test_injected_45_55_leak_raises_the_srm_alarm(server: BentoServer) -> None:
 
 
 def test_shadow_mode_answers_from_the_champion_and_records_both(
-    trained_home: Path, tmp_path: Path
+    trained_home: Path, tmp_path: Path, placement: str
 ) -> None:
-    server = start_bento_server(trained_home, tmp_path, env={"CHURN_AB_MODE": "shadow"})
+    env = {"CHURN_AB_MODE": "shadow", **placement_env(placement)}
+    server = start_bento_server(trained_home, tmp_path, env=env)
     try:
         answers = predict_many(server, [customer(f"sh{i}") for i in range(60)])
         assert {a["model_version"] for a in answers} == {"v1"}

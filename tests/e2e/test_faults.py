@@ -24,7 +24,11 @@ import httpx
 import pytest
 
 from churn_features.schema import EXAMPLE_CUSTOMER
-from tests.support.bento_server import BentoServer, start_bento_server
+from tests.support.bento_server import (
+    BentoServer,
+    placement_env,
+    start_bento_server,
+)
 from tests.support.faults import (
     ENTRY_SERVICE,
     V1_SERVICE,
@@ -39,6 +43,7 @@ from tests.support.faults import (
     stopped,
     worker_pids,
 )
+from tests.support.faulty_model import HANG_S, save_faulty_copy, set_mode
 
 MODEL_TIMEOUT_S = 0.5
 FAULT_ENV = {
@@ -61,9 +66,12 @@ def _stop_and_check(server: BentoServer, workers: list[int] | None = None) -> No
 def fault_server(
     trained_home: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BentoServer]:
+    # Stops model-service workers, so it runs in the services placement; the
+    # model faults that exist in both placements are at the end of the module.
     root = tmp_path_factory.mktemp("faults")
     home = private_home(trained_home, root / "home")
-    server = start_bento_server(home, root / "serve", env=FAULT_ENV)
+    env = {**FAULT_ENV, **placement_env("services")}
+    server = start_bento_server(home, root / "serve", env=env)
     try:
         yield server
     finally:
@@ -396,3 +404,84 @@ def test_unopenable_ledger_stops_the_start_naming_the_setting(
         home, tmp_path / "serve", {"CHURN_AB_LEDGER_PATH": str(not_a_file)}
     )
     assert "CHURN_AB_LEDGER_PATH" in message
+
+
+# -- model faults in either placement (issue #13) ---------------------------
+
+
+@dataclass
+class Switchable:
+    server: BentoServer
+    switch: Path
+
+
+@pytest.fixture(scope="module")
+def switchable(
+    trained_home: Path, tmp_path_factory: pytest.TempPathFactory, placement: str
+) -> Iterator[Switchable]:
+    """A server whose v2 model raises or hangs when the test says so."""
+    root = tmp_path_factory.mktemp(f"switchable-{placement}")
+    home = private_home(trained_home, root / "home")
+    switch = root / "v2-mode"
+    tag = save_faulty_copy(home, "churn_v2:latest", "churn_v2_switchable", switch)
+    env = {**FAULT_ENV, **placement_env(placement), "CHURN_AB_V2_MODEL": tag}
+    server = start_bento_server(home, root / "serve", env=env)
+    try:
+        yield Switchable(server, switch)
+    finally:
+        set_mode(switch, "ok")
+        _stop_and_check(server)
+
+
+def _answers_with_v2_faulty(
+    switchable: Switchable, mode: str, count: int = 40
+) -> list[tuple[dict[str, Any], float]]:
+    """Answers (and their seconds) while v2 is switched to ``mode``; then the
+    switch goes back to ``ok`` and v2 must answer again."""
+    answers = []
+    with httpx.Client(base_url=switchable.server.url, timeout=30) as client:
+        set_mode(switchable.switch, mode)
+        try:
+            for _ in range(count):
+                started = time.monotonic()
+                response = client.post("/predict", json=_customer())
+                assert response.status_code == 200, response.text
+                answers.append((response.json(), time.monotonic() - started))
+            metrics = _metrics(client)
+        finally:
+            set_mode(switchable.switch, "ok")
+        assert metric_sum(metrics, "churn_ab_model_up", variant="v2") == 0
+
+        def v2_answers() -> bool:
+            answer = client.post("/predict", json=_customer()).json()
+            return answer["model_version"] == "v2" and not answer["fallback"]
+
+        assert _wait_until(v2_answers, attempts=150), "v2 never answered again"
+    to_v2 = [(a, s) for a, s in answers if a["assigned_variant"] == "v2"]
+    assert to_v2, f"no request was assigned to v2 in {count} tries"
+    assert all(a["model_version"] == "v1" and a["fallback"] for a, _ in to_v2)
+    return to_v2
+
+
+def test_a_model_that_raises_falls_back_and_opens_its_breaker(
+    switchable: Switchable,
+) -> None:
+    with httpx.Client(base_url=switchable.server.url, timeout=30) as client:
+        errors_before = metric_sum(
+            _metrics(client), "churn_ab_errors_total", kind="model_error"
+        )
+    _answers_with_v2_faulty(switchable, "raise")
+    with httpx.Client(base_url=switchable.server.url, timeout=30) as client:
+        metrics = _metrics(client)
+    errors = metric_sum(metrics, "churn_ab_errors_total", kind="model_error")
+    # A breaker opens after BREAKER_FAILURES errors, each counted.
+    assert errors - errors_before >= int(FAULT_ENV["CHURN_AB_BREAKER_FAILURES"])
+
+
+def test_a_model_that_hangs_is_cut_off_by_the_model_timeout(
+    switchable: Switchable,
+) -> None:
+    to_v2 = _answers_with_v2_faulty(switchable, "hang")
+    # A hung call holds its model (its thread inline, its worker as a service)
+    # for HANG_S; the caller waits at most the model timeout, then v1 answers.
+    assert max(seconds for _, seconds in to_v2) < HANG_S, to_v2

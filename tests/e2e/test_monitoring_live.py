@@ -234,6 +234,7 @@ EXPOSED_AFTER_TRAFFIC: dict[str, set[str]] = {
     "churn_ab_errors_total": {"kind"},
     "churn_ab_batch_size_bucket": {"variant", "le"},
     "churn_ab_model_inference_seconds_bucket": {"variant", "le"},
+    "churn_ab_model_rows_total": {"variant", "api"},
     "churn_ab_variant_weight_ratio": {"experiment", "variant"},
     "churn_ab_canary_stage": {"experiment"},
     "churn_ab_canary_rollbacks_total": {"experiment"},

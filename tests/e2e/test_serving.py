@@ -93,6 +93,35 @@ def test_predict_batch_routes_each_customer(bento_server: BentoServer) -> None:
     )
 
 
+def test_predict_batch_bypasses_the_online_batching_queue(
+    bento_server: BentoServer,
+) -> None:
+    """Issue #17: the rows of a /predict_batch reach each model through its
+    bulk API, never through the adaptive-batching API; the dispatcher of that
+    API learned its wait from them and then held single requests back."""
+    customers = [{**EXAMPLE_CUSTOMER, "customerID": f"bulk-{i}"} for i in range(300)]
+    before = metric_values(bento_server)
+    response = httpx.post(
+        f"{bento_server.url}/predict_batch", json={"customers": customers}, timeout=60
+    )
+    after = metric_values(bento_server)
+    assert response.status_code == 200, response.text
+    answered = [p["model_version"] for p in response.json()["predictions"]]
+
+    def delta(name: str, **labels: str) -> float:
+        return total(after, name, **labels) - total(before, name, **labels)
+
+    for variant in ("v1", "v2"):
+        rows = answered.count(variant)
+        assert rows > 0, answered  # both variants took part
+        assert delta("churn_ab_model_rows_total", variant=variant, api="score") == 0
+        assert (
+            delta("churn_ab_model_rows_total", variant=variant, api="score_batch")
+            == rows
+        )
+        assert delta("churn_ab_batch_size_count", variant=variant) == 0
+
+
 def test_predict_batch_over_the_bound_is_413(bento_server: BentoServer) -> None:
     customers = [EXAMPLE_CUSTOMER] * 10_001
     before = ledger_rows(bento_server)

@@ -26,6 +26,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BENTOML = Path(sys.executable).with_name("bentoml")
 SAMPLE = REPO_ROOT.parent / "shared" / "data" / "telco-customer-churn.sample.csv"
 ADMIN_TOKEN = "test-admin-token"
+PLACEMENTS = ("services", "inline")  # CHURN_AB_MODEL_PLACEMENT (issue #13)
+
+
+def placement_env(placement: str) -> dict[str, str]:
+    """The environment that serves the models in ``placement``."""
+    return {"CHURN_AB_MODEL_PLACEMENT": placement}
 
 
 def private_home(trained_home: Path, destination: Path) -> Path:
