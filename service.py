@@ -36,11 +36,12 @@ from serving.http_errors import install_error_handler, json_errors
 from serving.ledger_metrics import ledger_metrics_text
 from serving.metrics import ModelServiceMetrics, ServiceMetrics
 from serving.model_calls import remote_scorer
+from serving.model_epochs import record_models_in_force
 from serving.model_runtime.scorer import ModelScorer
 from serving.model_runtime.store import describe_model, load_scorer
 from serving.request_guard import RequestGuardMiddleware
 from serving.settings import observability_config
-from serving.startup import start_up
+from serving.startup import configuration_errors_exit, start_up
 
 # Exits with one line on stderr when the configuration is wrong. The serve
 # process (no worker index) checks the variable names for everyone.
@@ -125,6 +126,12 @@ class ChurnAB:
 
     v1 = bentoml.depends(ChurnV1Model)
     v2 = bentoml.depends(ChurnV2Model)
+
+    @bentoml.on_deployment
+    def record_models() -> None:
+        # Once per `bentoml serve`, before any worker (serving/model_epochs.py).
+        with configuration_errors_exit():
+            record_models_in_force(settings)
 
     def __init__(self) -> None:
         tags = settings.models.tags()
