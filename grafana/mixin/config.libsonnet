@@ -51,6 +51,9 @@
       noTraffic: '15m',
       canaryRollback: '1m',
       modelDown: '2m',
+      // Instances serving one epoch with different models: see the runbook
+      // (a rollout mixes the epoch it starts, until the next one).
+      mixedModels: '10m',
       targetDown: '2m',
     },
 

@@ -53,6 +53,7 @@ CONTRACT_METRICS = {
     "churn_ab_experiment_epoch",
     "churn_ab_model_info",
     "churn_ab_model_up",
+    "churn_ab_mixed_models",
 }
 PROMQL_WORDS = {
     "sum", "min", "max", "by", "on", "without", "rate", "increase", "unless",
