@@ -7,10 +7,12 @@ Only wiring lives here; the logic is in ``serving`` (HTTP glue), ``ab_router``
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
 import numpy as np
+from bentoml._internal.configuration.containers import BentoMLContainer
 from bentoml.models import BentoModel
 from bentoml.validators import ContentType
 from fastapi import FastAPI
@@ -19,6 +21,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse
 
 from ab_router.config import CHALLENGER, CHAMPION
 from churn_features.customer import Customer
+from serving.access import access_control, announce
 from serving.allocator import settle_heap
 from serving.api_models import (
     BatchRequest,
@@ -34,7 +37,9 @@ from serving.entry import EntryApp
 from serving.experiment_page import experiment_page_response
 from serving.http_errors import install_error_handler, json_errors
 from serving.ledger_metrics import ledger_metrics_text
-from serving.metrics import ModelServiceMetrics, ServiceMetrics
+from serving.metrics import ModelServiceMetrics, ServiceMetrics, render_families
+from serving.metrics_dir import this_instance_dir
+from serving.metrics_self_check import MetricsSelfCheck, self_check_families
 from serving.model_calls import remote_scorer
 from serving.model_epochs import record_models_in_force
 from serving.model_runtime.scorer import ModelScorer
@@ -43,9 +48,19 @@ from serving.request_guard import RequestGuardMiddleware
 from serving.settings import observability_config
 from serving.startup import configuration_errors_exit, start_up
 
+# Before BentoML resolves its multiprocess directory (the `bentoml serve`
+# process imports this file first): each instance wipes only its own, so a
+# second server on this BENTOML_HOME cannot freeze the first one's /metrics.
+# Workers import it too; only the serving process ever reads the value.
+BentoMLContainer.prometheus_multiproc_dir.set(
+    str(this_instance_dir(Path(BentoMLContainer.bentoml_home.get())))
+)
+
 # Exits with one line on stderr when the configuration is wrong. The serve
 # process (no worker index) checks the variable names for everyone.
 settings = start_up(first_process=bentoml.server_context.worker_index is None)
+with configuration_errors_exit():
+    ACCESS = access_control(settings.access, settings.entry.entry_workers)
 
 _MODEL_TRAFFIC = {"timeout": settings.entry.request_timeout_s}
 _OBSERVABILITY = observability_config(settings.entry)
@@ -66,6 +81,7 @@ class _ModelService:
     def __init__(self) -> None:
         self.scorer: ModelScorer = load_scorer(self.model_ref)
         self.metrics = ModelServiceMetrics.create()
+        MetricsSelfCheck.from_environment().run_in_background()
 
     # Declaring the media type BentoML would infer saves it rebuilding the
     # output's JSON schema for every response: 9-15% of a model worker's CPU.
@@ -135,6 +151,10 @@ class ChurnAB:
 
     def __init__(self) -> None:
         tags = settings.models.tags()
+        metrics = ServiceMetrics.create()
+        self.metrics_check = MetricsSelfCheck.from_environment()
+        self.metrics_check.run_in_background()
+        announce(ACCESS)
         self.entry = EntryApp(
             settings,
             scorers={
@@ -142,7 +162,8 @@ class ChurnAB:
                 CHALLENGER: remote_scorer(self.v2, settings.entry),
             },
             model_descriptions={v: describe_model(t) for v, t in tags.items()},
-            metrics=ServiceMetrics.create(),
+            metrics=metrics,
+            metrics_check=self.metrics_check,
         )
         self.requests = self.entry.requests
         self.statistics = self.entry.statistics
@@ -215,13 +236,16 @@ class ChurnAB:
         return await self.entry.is_ready()
 
     def __metrics__(self, content: str) -> str:
-        return content + ledger_metrics_text(
-            self.statistics, self.entry.model_descriptions
+        writers = settings.entry.entry_workers + 2 * settings.models.model_workers
+        return (
+            content
+            + ledger_metrics_text(self.statistics, self.entry.model_descriptions)
+            + render_families(self_check_families(self.metrics_check.check(), writers))
         )
 
 
 ChurnAB.add_asgi_middleware(  # type: ignore[attr-defined]
-    RequestGuardMiddleware, max_body_bytes=settings.entry.max_body_bytes
+    RequestGuardMiddleware, max_body_bytes=settings.entry.max_body_bytes, access=ACCESS
 )
 
 

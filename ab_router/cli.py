@@ -6,6 +6,10 @@
                                --out DIR
     python -m ab_router config [--json]
     python -m ab_router rollups --ledger PATH (--verify | --rebuild)
+    python -m ab_router archive --ledger PATH (--older-than DAYS --out DIR |
+                                               --restore FILE)
+    python -m ab_router api-key add NAME --file PATH [--rate R --burst B]
+    python -m ab_router api-key remove NAME --file PATH
 
 ``simulate`` runs A/A and A/B experiments on synthetic outcomes, monitored
 after every few labels, and prints the false-positive rate and power of the
@@ -16,7 +20,11 @@ epoch). ``config`` prints the service's effective configuration from the
 environment: every setting, its value (secrets masked) and its source.
 ``rollups --verify`` recomputes the rollups the live view reads
 from every row and exits 1 naming the first difference; ``--rebuild``
-replaces them with that recomputation.
+replaces them with that recomputation. ``archive`` moves closed epochs'
+rows to checked gzipped JSON-lines files (their statistics stay in the
+rollups), or restores one. ``api-key add`` prints a new API key
+once and stores only its salted hash in the key file a running service
+reloads (``CHURN_AB_API_KEYS_FILE``).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ab_router.api_keys import add_key, remove_key
 from ab_router.config import CHALLENGER, CHAMPION
 from ab_router.errors import AbRouterError
 from ab_router.records import Mode
@@ -138,7 +147,48 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument(
         "--rebuild", action="store_true", help="recompute them from the rows"
     )
+
+    arc = sub.add_parser("archive", help="move closed epochs' rows to files")
+    arc.add_argument(
+        "--ledger",
+        required=True,
+        help="SQLite ledger file, or a postgresql:// URL of a shared ledger",
+    )
+    what = arc.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "--older-than",
+        type=float,
+        metavar="DAYS",
+        help="archive closed epochs whose newest exposure is older than DAYS",
+    )
+    what.add_argument("--restore", type=Path, metavar="FILE", help="put one back")
+    arc.add_argument("--out", type=Path, help="directory for the archive files")
+    keys = sub.add_parser("api-key", help="create or remove an API key entry")
+    key_sub = keys.add_subparsers(dest="key_command", required=True)
+    add = key_sub.add_parser("add", help="print a new key once, store its hash")
+    add.add_argument("name", help="1-32 of a-z 0-9 _ -: logs and metric label")
+    add.add_argument("--file", type=Path, required=True, help="the key file")
+    add.add_argument("--rate", type=float, help="requests (rows) per second")
+    add.add_argument("--burst", type=float, help="bucket size (rows)")
+    remove = key_sub.add_parser("remove", help="revoke a key by name")
+    remove.add_argument("name")
+    remove.add_argument("--file", type=Path, required=True)
     return parser
+
+
+def _api_key(args: argparse.Namespace) -> int:
+    if args.key_command == "add":
+        key = add_key(args.file, args.name, rate=args.rate, burst=args.burst)
+        print(key)
+        print(
+            f"stored the hash of key {args.name!r} in {args.file}; the key is "
+            "shown only this once",
+            file=sys.stderr,
+        )
+    else:
+        remove_key(args.file, args.name)
+        print(f"removed key {args.name!r} from {args.file}", file=sys.stderr)
+    return 0
 
 
 def _row(name: str, o: RuleOutcome) -> str:
@@ -229,6 +279,43 @@ def _rollups(args: argparse.Namespace) -> int:
     return 1
 
 
+def _archive(args: argparse.Namespace) -> int:
+    if args.older_than is not None and args.out is None:
+        print("error: --older-than needs --out DIR", file=sys.stderr)
+        return 2
+    if args.older_than is not None and args.older_than < 0:
+        print("error: --older-than must be at least 0 days", file=sys.stderr)
+        return 2
+    from ab_router.errors import AbRouterError
+
+    ledger = _open_ledger(args.ledger)
+    if ledger is None:
+        return 2
+    try:
+        return _archive_or_restore(ledger, args)
+    except AbRouterError as exc:  # e.g. an epoch that changed while archived
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        ledger.close()
+
+
+def _archive_or_restore(ledger: Ledger, args: argparse.Namespace) -> int:
+    if args.restore is not None:
+        back = ledger.restore_archive(args.restore)
+        print(f"restored {back.requests} exposures of epoch {back.epoch} "
+              f"of {back.experiment!r}")  # fmt: skip
+        return 0
+    epochs = ledger.archivable_epochs(args.older_than * 86_400.0)
+    for experiment, epoch in epochs:
+        done = ledger.archive_epoch(experiment, epoch, args.out)
+        print(f"archived {done.requests} exposures of epoch {epoch} of "
+              f"{experiment!r} to {done.path} (sha256 {done.sha256})")  # fmt: skip
+    if not epochs:
+        print("nothing to archive")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from ab_router.report import render_report
 
@@ -311,6 +398,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _config(args)
         if args.command == "rollups":
             return _rollups(args)
+        if args.command == "archive":
+            return _archive(args)
+        if args.command == "api-key":
+            return _api_key(args)
         return _report(args)
     # Bad option values (named by DecisionConfig), or a ledger that cannot be
     # opened (PostgreSQL URL without the extra, server unreachable).

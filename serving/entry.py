@@ -18,6 +18,7 @@ from serving.canary_scheduler import CanaryScheduler
 from serving.experiment_control import ExperimentControl
 from serving.live_statistics import LiveStatistics
 from serving.metrics import ServiceMetrics
+from serving.metrics_self_check import OK, MetricsSelfCheck
 from serving.model_router import Scorer
 from serving.predictor import Predictor
 from serving.request_path import RequestPath
@@ -47,8 +48,10 @@ class EntryApp:
         model_descriptions: Mapping[str, Mapping[str, Any]],
         *,
         metrics: ServiceMetrics | None = None,
+        metrics_check: MetricsSelfCheck | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics_check = metrics_check
         self.model_descriptions = dict(model_descriptions)
         self.ledger = open_ledger(settings.ledger.url(), settings.ledger.ledger_path)
         initial = self.ledger.ensure_experiment(settings.experiment)
@@ -109,6 +112,7 @@ class EntryApp:
     async def health(self) -> dict[str, Any]:
         await self.predictor.probe_open_circuits()
         up = self.predictor.models_up()
+        metrics = OK if self.metrics_check is None else self.metrics_check.check()
         return {
             "status": "healthy" if any(up.values()) else "degraded",
             "models": {
@@ -119,6 +123,9 @@ class EntryApp:
                 }
                 for variant in sorted(self.model_descriptions)
             },
+            # Degraded metrics do not make the service unhealthy: it still
+            # answers correctly, only its counters no longer reach /metrics.
+            **metrics.to_health(),
             "uptime_s": round(time.time() - self.started_at, 3),
         }
 

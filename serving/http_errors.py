@@ -68,6 +68,27 @@ class UnsupportedMediaTypeError(AbRouterError):
     code = "unsupported_media_type"
 
 
+class ApiKeyError(AbRouterError):
+    """No API key, or one the key file does not hold."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class RateLimitedError(AbRouterError):
+    """An API key sent more than its rate allows; try again after a while."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int, field: str) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "retry_after_s": self.retry_after_s}
+
+
 class DuplicateKeyError(AbRouterError):
     """A JSON object names a key twice (which one would win is ambiguous)."""
 
@@ -91,6 +112,8 @@ def render_error(exc: BaseException) -> ErrorAnswer:
     headers = {"content-type": "application/json"}
     if status == 401:
         headers["www-authenticate"] = "Bearer"
+    if isinstance(exc, RateLimitedError):
+        headers["retry-after"] = str(exc.retry_after_s)
     return ErrorAnswer(status, json.dumps({"error": error}).encode(), headers)
 
 

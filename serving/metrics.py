@@ -124,7 +124,21 @@ FEEDBACK_OUTCOMES = ("accepted", "duplicate", "conflict", "unknown_id")
 
 
 @functools.cache
+def count_as_writer() -> None:
+    """Add this process to ``churn_ab_metrics_writers``: its sample is in the
+    directory only while the process's files are (serving/metrics_self_check.py)."""
+    import prometheus_client as prom  # after PROMETHEUS_MULTIPROC_DIR is set
+
+    prom.Gauge(
+        f"{PREFIX}metrics_writers",
+        "Live worker processes whose metric files /metrics reads.",
+        multiprocess_mode="livesum",
+    ).set(1)
+
+
+@functools.cache
 def _service_metrics() -> ServiceMetrics:
+    count_as_writer()
     metrics = ServiceMetrics._build()
     for endpoint in ENDPOINTS:
         for outcome in OUTCOMES:
@@ -200,4 +214,5 @@ def render_families(families: Iterable[GaugeFamily]) -> str:
 
 @functools.cache
 def _model_service_metrics() -> ModelServiceMetrics:
+    count_as_writer()
     return ModelServiceMetrics._build()

@@ -230,6 +230,30 @@ class AdminSettings(BaseSettings):
     """Bearer token for the admin endpoints. Unset: admin endpoints refuse."""
 
 
+class AccessSettings(BaseSettings):
+    """Who may call the prediction and feedback routes, and how often."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    api_keys_file: Path | None = None
+    """Key file (``name:salt:hash[:rate:burst]`` lines, written by ``python -m
+    ab_router api-key add``). Unset (the default): /predict, /predict_batch,
+    /feedback, /feedback_batch and /explain are open to anyone. Set: each
+    needs ``Authorization: Bearer <key>``; the file is re-read within a second
+    of a change, so keys rotate without a restart."""
+    api_key_rate: float | None = Field(None, gt=0, le=1_000_000)
+    """Default requests per second of a key (a batch counts as its rows) when
+    its line sets none. Unset: keys without their own rate are not limited."""
+    api_key_burst: float | None = Field(None, gt=0, le=10_000_000)
+    """Default bucket size (rows) with ``api_key_rate``; defaults to one
+    second's worth of the rate."""
+
+    @field_validator("api_keys_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
 class StartupSettings(BaseSettings):
     """How the start reacts to configuration mistakes (``serving/startup.py``)."""
 
@@ -253,6 +277,7 @@ class Settings:
         self.experiment_settings = ExperimentSettings()
         self.ledger = LedgerSettings()
         self.admin = AdminSettings()
+        self.access = AccessSettings()
         self.experiment = self.experiment_settings.to_config()
 
 

@@ -280,6 +280,23 @@ ROLLUP_TABLES = (
     PAIRED_JOINT_BINS,
 )
 
+# -- schema 4: archives ----------------------------------------------------------
+
+#: One row per archived epoch: where its rows went and how to check them.
+ARCHIVES = KeyedTable(
+    "archives",
+    (_text("experiment"), _int("epoch")),
+    (_text("path"), _big("requests"), _text("sha256"), _real("archived_at")),
+)
+#: The request ids of archived rows (16 bytes each on SQLite), so feedback
+#: for one is told why it is refused instead of "unknown".
+ARCHIVED_REQUESTS = KeyedTable(
+    "archived_requests",
+    (_text("request_id"),),
+    (_text("experiment"), _int("epoch")),
+)
+SCHEMA_4_TABLES = (ARCHIVES, ARCHIVED_REQUESTS)
+
 #: Tables new in schema 2, in creation order.
 SCHEMA_2_TABLES: tuple[Table | KeyedTable, ...] = (
     MODEL_VERSIONS,
@@ -294,4 +311,5 @@ def ddl(dialect: Dialect) -> tuple[str, ...]:
         *(table.create(dialect) for table in TABLES),
         *indexes(dialect),
         *(table.create(dialect) for table in SCHEMA_2_TABLES),
+        *(table.create(dialect) for table in SCHEMA_4_TABLES),
     )

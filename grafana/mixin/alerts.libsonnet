@@ -93,6 +93,19 @@
             'Instance {{ $labels.instance }} cannot reach the model service of variant {{ $labels.variant }}; its traffic goes to a fallback variant or fails.',
           ),
           alert(
+            'ChurnAbMetricsDegraded',
+            |||
+              min by (job, instance) (churn_ab_metrics_self_check{%(sel)s}) == 0
+              or
+                sum by (job, instance) (churn_ab_metrics_writers{%(sel)s})
+              < max by (job, instance) (churn_ab_metrics_expected_writers{%(sel)s})
+            ||| % { sel: sel },
+            cfg.alertFor.metricsDegraded,
+            'warning',
+            "Part of a churn-ab instance's metrics no longer reach /metrics.",
+            'Instance {{ $labels.instance }} of job {{ $labels.job }}: a worker writes metrics into files /metrics no longer reads, or fewer workers report than run (value {{ $value }}: 0 = self-check failed, else the reporting workers). Its counters under-count from now on; see /health.',
+          ),
+          alert(
             'ChurnAbTargetDown',
             'up{%s} == 0' % sel,
             cfg.alertFor.targetDown,

@@ -55,6 +55,8 @@
       // (a rollout mixes the epoch it starts, until the next one).
       mixedModels: '10m',
       targetDown: '2m',
+      // Longer than a killed worker takes to restart and be swept (about 30 s).
+      metricsDegraded: '5m',
     },
 
     // Where the runbook anchors live. Point it at the rendered docs of the

@@ -239,6 +239,33 @@ local layout = import 'lib/layout.libsonnet';
         ),
       ],
     },
+    {
+      title: 'Metrics health',
+      height: 5,
+      panels: [
+        p.stat(
+          'Metrics self-check',
+          'bool_yes_no',
+          [p.target(fmt('min by (instance) (churn_ab_metrics_self_check{%(s)s})'), '{{instance}}')],
+          "1 while the scraped worker writes to the files /metrics reads; 0 means this instance's counters under-count (runbook: ChurnAbMetricsDegraded).",
+        ) + p.withThresholds([[null, 'red'], [1, 'green']]),
+        p.stat(
+          'Workers reporting metrics',
+          'none',
+          [
+            p.target(fmt('sum by (instance) (churn_ab_metrics_writers{%(s)s})'), '{{instance}} reporting'),
+            p.target(fmt('max by (instance) (churn_ab_metrics_expected_writers{%(s)s})'), '{{instance}} expected'),
+          ],
+          'Live worker processes whose metric files /metrics reads, next to how many the instance runs.',
+        ),
+        p.timeseries(
+          'Rate-limited requests per API key',
+          'reqps',
+          [p.target(fmt('sum by (key) (rate(churn_ab_rate_limited_total{%(s)s}[%(r)s]))'), '{{key}}')],
+          'Requests answered 429 because their API key was over its rate (a batch counts as its rows against the limit, as one request here).',
+        ),
+      ],
+    },
   ],
 
   grafanaDashboards+:: {

@@ -160,6 +160,12 @@ DASHBOARD_EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ),
     ("Model service reachable", "A"): _e("variant", **BOTH_V),
     ("Deployed models", "A"): _e("variant", "tag", "algorithm", **BOTH_V),
+    ("Metrics self-check", "A"): _e("instance"),
+    ("Workers reporting metrics", "A"): _e("instance"),
+    ("Workers reporting metrics", "B"): _e("instance"),
+    ("Rate-limited requests per API key", "A"): _e(
+        "key", data=False, why="this server runs without API keys"
+    ),
 }
 
 # Recording rules by name; `{w}` is the window. The expectation holds both for
@@ -222,6 +228,9 @@ EXPOSED_AFTER_TRAFFIC: dict[str, set[str]] = {
     "churn_ab_experiment_epoch": {"experiment"},
     "churn_ab_model_info": {"variant", "tag", "algorithm"},
     "churn_ab_model_up": {"variant"},
+    "churn_ab_metrics_self_check": set(),
+    "churn_ab_metrics_writers": set(),
+    "churn_ab_metrics_expected_writers": set(),
 }
 
 

@@ -296,7 +296,7 @@ def test_a_schema_1_ledger_upgrades_in_place(postgres: PostgresServer) -> None:
     with psycopg.connect(url) as pg:
         versions = pg.execute("SELECT version FROM schema_version").fetchall()
         models = pg.execute("SELECT DISTINCT model_id FROM exposures").fetchall()
-    assert versions == [(3,)] and models == [(UNKNOWN_MODEL_ID,)]
+    assert versions == [(4,)] and models == [(UNKNOWN_MODEL_ID,)]
     assert len(ledger.exposures("exp")) == 60
     assert ledger.verify_rollups() == []
     for epoch in (1, 2):

@@ -12,11 +12,13 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ab_router.errors import (
+    ArchivedRequestError,
     ConflictingLabelError,
     LedgerUnavailableError,
     UnknownRequestError,
@@ -368,6 +370,53 @@ class LedgerContract:
         self, ledger: Ledger
     ) -> None:
         check_random_interleavings(ledger, self.property_examples)
+
+    # -- retention (issue #12 item 5) ----------------------------------------
+
+    def test_archive_moves_closed_epochs_out_and_restore_brings_them_back(
+        self, ledger: Ledger, tmp_path: Path
+    ) -> None:
+        old = [replace(exposure("v1" if i % 2 else "v2"), churn_probability=i / 40)
+               for i in range(40)]  # fmt: skip
+        old[3] = replace(old[3], latency_ms=math.inf)
+        ledger.record_exposures(old)
+        ledger.record_shadow_scores("v2", [(e.request_id, 0.25, 0) for e in old[:9]])
+        for e in old[::3]:
+            ledger.label_request(e.request_id, e.churn_probability > 0.5)
+        state = ledger.state("exp", CONFIG.known_variants)
+        assert ledger.change_state(
+            state, config=CONFIG, canary_stage=-1, new_epoch=True, kind="reset",
+            reason="test", actor="admin",
+        )  # fmt: skip
+        current = exposure("v1", epoch=2)
+        ledger.record_exposures([current])
+        before = ledger.exposures("exp", 1)
+        rollup = ledger.epoch_rollup("exp", 1)
+        assert ledger.archivable_epochs(older_than_s=3600) == []  # too recent
+        assert ledger.archivable_epochs(older_than_s=-3600) == [("exp", 1)]
+
+        done = ledger.archive_epoch("exp", 1, tmp_path / "archive")
+        assert done.requests == 40 and done.path.is_file()
+        assert ledger.exposures("exp", 1) == []
+        assert ledger.archivable_epochs(older_than_s=-3600) == []
+        after = ledger.epoch_rollup("exp", 1)  # the statistics stay
+        assert after.traffic == rollup.traffic and after.labelled == rollup.labelled
+        assert ledger.verify_rollups() == []
+        with pytest.raises(ArchivedRequestError) as info:
+            ledger.label_request(old[1].request_id, True)
+        assert info.value.status == 410 and "epoch 1" in info.value.message
+        assert ledger.label_request(current.request_id, True).outcome == "accepted"
+
+        ledger.rebuild_rollups()  # keeps the archived epoch's rollups
+        assert ledger.epoch_rollup("exp", 1).labelled == rollup.labelled
+        back = ledger.restore_archive(done.path)
+        assert (back.requests, back.sha256) == (done.requests, done.sha256)
+        assert ledger.exposures("exp", 1) == before
+        assert ledger.verify_rollups() == []
+        assert_rollups_match_rows(ledger, "exp", 1)
+        assert ledger.label_request(old[1].request_id, True).outcome == "accepted"
+        with pytest.raises(ValueError, match="not the recorded archive"):
+            ledger.restore_archive(done.path)  # restored once already
 
     def test_verify_names_a_rollup_that_disagrees(self, ledger: Ledger) -> None:
         ledger.record_exposures([exposure(), exposure("v2")])
