@@ -89,7 +89,6 @@ class LiveStatistics:
             "weights": weights,
             "summary": summary.to_dict(),
             "transitions": [asdict(t) for t in transitions],
-            "models": [asdict(m) for m in self.ledger.epoch_models(name, chosen)],
         }
 
     def transitions(self) -> list[dict[str, Any]]:
