@@ -26,6 +26,7 @@ from serving.allocator import settle_heap
 from serving.api_models import (
     BatchRequest,
     BatchResponse,
+    ExplainResponse,
     FeedbackBatch,
     FeedbackBatchResult,
     FeedbackItem,
@@ -35,6 +36,7 @@ from serving.api_models import (
 from serving.docs_page import OPENAPI_PAGE
 from serving.entry import EntryApp
 from serving.experiment_page import experiment_page_response
+from serving.explain_path import parse_variants
 from serving.http_errors import install_error_handler, json_errors
 from serving.ledger_metrics import ledger_metrics_text
 from serving.metrics import ModelServiceMetrics, ServiceMetrics, render_families
@@ -43,7 +45,7 @@ from serving.metrics_self_check import MetricsSelfCheck, self_check_families
 from serving.model_calls import remote_scorer
 from serving.model_epochs import record_models_in_force
 from serving.model_runtime.scorer import ModelScorer
-from serving.model_runtime.store import describe_model, load_scorer
+from serving.model_runtime.store import describe_model, load_pipeline, load_scorer
 from serving.request_guard import RequestGuardMiddleware
 from serving.settings import observability_config
 from serving.startup import configuration_errors_exit, start_up
@@ -164,6 +166,7 @@ class ChurnAB:
             model_descriptions={v: describe_model(t) for v, t in tags.items()},
             metrics=metrics,
             metrics_check=self.metrics_check,
+            load_pipeline=load_pipeline,
         )
         self.requests = self.entry.requests
         self.statistics = self.entry.statistics
@@ -179,6 +182,13 @@ class ChurnAB:
         started = time.perf_counter()
         rows = [c.model_dump() for c in customers]
         return await self.requests.predict_batch(rows, started)
+
+    # The same customer body as /predict; ?variants=all explains every variant.
+    @bentoml.api(route="/explain", input_spec=Customer)
+    @json_errors
+    async def explain(self, ctx: bentoml.Context, **customer: Any) -> ExplainResponse:
+        variants = parse_variants(ctx.request.query_params.get("variants"))
+        return await self.entry.explanations.explain(customer, variants)
 
     @bentoml.api(route="/feedback", input_spec=FeedbackItem)
     @json_errors
@@ -221,6 +231,12 @@ class ChurnAB:
     async def ab_test_report(self, epoch: int | None = None) -> dict[str, Any]:
         return await self.statistics.report(epoch)
 
+    @http.get("/ab-test/drift")
+    async def ab_test_drift(
+        self, epoch: int | None = None, hours: int | None = None
+    ) -> dict[str, Any]:
+        return await self.entry.drift.report(epoch, hours)
+
     @http.get("/ab-test/transitions")
     def ab_test_transitions(self) -> list[dict[str, Any]]:
         return self.statistics.transitions()
@@ -241,7 +257,12 @@ class ChurnAB:
             content
             + ledger_metrics_text(self.statistics, self.entry.model_descriptions)
             + render_families(self_check_families(self.metrics_check.check(), writers))
+            + render_families(self.entry.drift.metric_families())
         )
+
+    @bentoml.on_shutdown
+    def _flush_drift_counts(self) -> None:
+        self.entry.close()
 
 
 ChurnAB.add_asgi_middleware(  # type: ignore[attr-defined]

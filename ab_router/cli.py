@@ -4,7 +4,6 @@
                                  --effect -0.01 --design split|shadow ...]
     python -m ab_router report --ledger PATH --experiment NAME [--epoch N]
                                --out DIR
-    python -m ab_router config [--json]
     python -m ab_router rollups --ledger PATH (--verify | --rebuild)
     python -m ab_router archive --ledger PATH (--older-than DAYS --out DIR |
                                                --restore FILE)
@@ -16,10 +15,10 @@ after every few labels, and prints the false-positive rate and power of the
 anytime-valid rule next to the naive fixed-horizon test peeked at just as
 often. ``report`` writes ``DIR/report.md`` and its plots for one epoch of an
 experiment (the latest by default: weights are only constant within an
-epoch). ``config`` prints the service's effective configuration from the
-environment: every setting, its value (secrets masked) and its source.
-``rollups --verify`` recomputes the rollups the live view reads
-from every row and exits 1 naming the first difference; ``--rebuild``
+epoch). The service's configuration is ``python -m serving config``
+(``ab_router`` never imports ``serving``). ``rollups --verify`` recomputes
+the rollups the live view reads from every row and exits 1 naming the
+first difference; ``--rebuild``
 replaces them with that recomputation. ``archive`` moves closed epochs'
 rows to checked gzipped JSON-lines files (their statistics stay in the
 rollups), or restores one. ``api-key add`` prints a new API key
@@ -75,6 +74,14 @@ def _decision_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--srm-threshold", type=float, default=d.srm_threshold)
 
 
+def _ledger_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ledger",
+        required=True,
+        help="SQLite ledger file, or a postgresql:// URL of a shared ledger",
+    )
+
+
 def _decision_config(args: argparse.Namespace) -> DecisionConfig:
     return DecisionConfig(
         alpha=args.alpha,
@@ -114,11 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     _decision_options(sim)
 
     rep = sub.add_parser("report", help="Markdown + PNG report from a ledger")
-    rep.add_argument(
-        "--ledger",
-        required=True,
-        help="SQLite ledger file, or a postgresql:// URL of a shared ledger",
-    )
+    _ledger_option(rep)
     rep.add_argument("--experiment", required=True)
     rep.add_argument("--epoch", type=int, default=None, help="default: the latest")
     rep.add_argument("--out", type=Path, required=True, help="output directory")
@@ -127,16 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--challenger", default=CHALLENGER)
     _decision_options(rep)
 
-    cfg = sub.add_parser(
-        "config", help="the service's effective configuration (secrets masked)"
-    )
-    cfg.add_argument("--json", action="store_true", help="print JSON, not a table")
     roll = sub.add_parser("rollups", help="verify or rebuild a ledger's rollups")
-    roll.add_argument(
-        "--ledger",
-        required=True,
-        help="SQLite ledger file, or a postgresql:// URL of a shared ledger",
-    )
+    _ledger_option(roll)
     action = roll.add_mutually_exclusive_group(required=True)
     action.add_argument(
         "--verify",
@@ -149,11 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     arc = sub.add_parser("archive", help="move closed epochs' rows to files")
-    arc.add_argument(
-        "--ledger",
-        required=True,
-        help="SQLite ledger file, or a postgresql:// URL of a shared ledger",
-    )
+    _ledger_option(arc)
     what = arc.add_mutually_exclusive_group(required=True)
     what.add_argument(
         "--older-than",
@@ -365,37 +356,11 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config(args: argparse.Namespace) -> int:
-    # The service's settings live in serving/, imported only for this command
-    # (they need no BentoML); exit codes and messages match a refused start.
-    import os
-
-    from serving.config_check import check_variable_names
-    from serving.config_report import (
-        effective_configuration,
-        render_json,
-        render_table,
-    )
-    from serving.settings import SettingsError, load_settings
-
-    try:
-        settings = load_settings()
-        rows = effective_configuration(os.environ)
-        print(render_json(rows) if args.json else render_table(rows))
-        check_variable_names(os.environ, allow_unknown=settings.startup.allow_unknown)
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "simulate":
             return _simulate(args)
-        if args.command == "config":
-            return _config(args)
         if args.command == "rollups":
             return _rollups(args)
         if args.command == "archive":

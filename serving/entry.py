@@ -2,7 +2,9 @@
 
 BentoML-free: it gets the model scorers and model descriptions handed in, so
 tests can build it around real models loaded in-process. Each concern is its
-own object: ``requests`` (predict, feedback), ``statistics`` (stats, report,
+own object: ``requests`` (predict, feedback), ``explanations`` (explain,
+never recorded), ``drift`` (PSI and concept drift, counted by
+``drift_recorder``), ``statistics`` (stats, report,
 gauges), ``control`` (admin changes) and ``canary`` (automatic stages).
 """
 
@@ -15,7 +17,10 @@ from typing import Any
 from ab_router.ledger import open_ledger
 from serving.admin_auth import BearerAuth
 from serving.canary_scheduler import CanaryScheduler
+from serving.drift_monitor import DriftMonitor, load_references
+from serving.drift_recorder import DriftRecorder
 from serving.experiment_control import ExperimentControl
+from serving.explain_path import ExplanationPath, PipelineLoader, no_pipelines
 from serving.live_statistics import LiveStatistics
 from serving.metrics import ServiceMetrics
 from serving.metrics_self_check import OK, MetricsSelfCheck
@@ -31,9 +36,11 @@ ENDPOINTS = {
     "POST /predict_batch": "score many customers, each routed on its own",
     "POST /feedback": "report a true outcome for a request or customer",
     "POST /feedback_batch": "report many outcomes",
+    "POST /explain": "per-feature contributions to a customer's score (not recorded)",
     "GET /health": "liveness and model status",
     "GET /models": "served models, their metrics and current weights",
     "GET /ab-test/stats": "per-variant traffic, latency and predicted churn",
+    "GET /ab-test/drift": "per-variant input drift (PSI) and concept drift",
     "GET /ab-test/": "the experiment as a page (HTML, refreshes itself)",
     "GET /metrics": "Prometheus metrics",
     "GET /docs": "OpenAPI page (BentoML)",
@@ -48,6 +55,7 @@ class EntryApp:
         model_descriptions: Mapping[str, Mapping[str, Any]],
         *,
         metrics: ServiceMetrics | None = None,
+        load_pipeline: PipelineLoader = no_pipelines,
         metrics_check: MetricsSelfCheck | None = None,
     ) -> None:
         self.settings = settings
@@ -68,6 +76,19 @@ class EntryApp:
                 "model_id": model_id,
             }
         self.state = StateCache(self.ledger, initial, settings.entry.state_refresh_s)
+        tags = {v: str(d.get("tag")) for v, d in self.model_descriptions.items()}
+        references = load_references(self.model_descriptions)
+        self.drift_recorder = DriftRecorder(
+            self.ledger,
+            references,
+            tags,
+            flush_s=settings.drift.drift_flush_s,
+            buffer_rows=settings.drift.drift_buffer_rows,
+        )
+        self.drift_recorder.start()
+        self.drift = DriftMonitor(
+            self.ledger, self.state, self.model_descriptions, references, settings.drift
+        )
         self.predictor = Predictor(
             ledger=self.ledger,
             state=self.state,
@@ -75,6 +96,7 @@ class EntryApp:
             settings=settings.entry,
             metrics=metrics,
             model_ids=self.model_ids,
+            drift=self.drift_recorder,
         )
         experiment = settings.experiment_settings
         self.statistics = LiveStatistics(
@@ -95,10 +117,15 @@ class EntryApp:
             after_predict=self.canary.maybe_evaluate,
             metrics=metrics,
         )
+        self.explanations = ExplanationPath(self.state, tags, load_pipeline, metrics)
         self.control = ExperimentControl(
             self.ledger, self.state, BearerAuth(settings.admin.admin_token), metrics
         )
         self.started_at = time.time()
+
+    def close(self) -> None:
+        """At shutdown: add the last drift counts to the ledger."""
+        self.drift_recorder.close()
 
     def index(self) -> dict[str, Any]:
         return {

@@ -57,6 +57,13 @@ class InvalidBodyError(AbRouterError):
         return {**super().to_dict(), "fields": self.fields}
 
 
+class InvalidQueryError(AbRouterError):
+    """A query parameter has a value the route does not understand."""
+
+    status = 422
+    code = "invalid_query"
+
+
 class BodyTooLargeError(PayloadTooLargeError):
     """A request body is larger than the route accepts."""
 
@@ -150,6 +157,12 @@ def json_errors(
         try:
             return await api(*args, **kwargs)
         except Exception as exc:  # rendered; logged when a bug
-            return cast(R, error_response(exc))
+            response = error_response(exc)
+            context = kwargs.get("ctx")
+            if context is not None:
+                # BentoML gives an API that takes a Context the Context's
+                # status, overriding the returned Response's: carry it over.
+                context.response.status_code = response.status_code  # type: ignore[attr-defined]
+            return cast(R, response)
 
     return answer

@@ -117,7 +117,7 @@ class ServiceMetrics:
 
 # Label values from small fixed sets are created at start so every series
 # exists (at 0) before the first event: rate() and alerts see "0", not "no data".
-ENDPOINTS = ("predict", "predict_batch", "feedback", "admin")
+ENDPOINTS = ("predict", "predict_batch", "feedback", "admin", "explain")
 OUTCOMES = ("success", "client_error", "server_error", "unavailable")
 ERROR_KINDS = ("validation", "model_timeout", "model_error", "ledger", "internal")
 FEEDBACK_OUTCOMES = ("accepted", "duplicate", "conflict", "unknown_id")

@@ -26,6 +26,7 @@ from ab_router.state import ExperimentState
 from churn_features.encoding import schema_codes
 from churn_features.schema import ID_COLUMN
 from serving.coalescing import CallCoalescer
+from serving.drift_recorder import DriftRecorder
 from serving.metrics import ServiceMetrics
 from serving.model_router import ModelRouter, Scorer
 from serving.request_ids import new_request_ids
@@ -73,6 +74,7 @@ class Predictor:
         settings: EntrySettings,
         metrics: ServiceMetrics | None = None,
         model_ids: Mapping[str, int] | None = None,
+        drift: DriftRecorder | None = None,
     ) -> None:
         self.ledger = ledger
         # The ledger's id of each variant's model: every exposure names the
@@ -81,6 +83,7 @@ class Predictor:
         self.state = state
         self.models = ModelRouter(scorers, settings, metrics)
         self.metrics = metrics
+        self.drift = drift
         self._background: set[asyncio.Task[None]] = set()
         # Requests that finish scoring while a commit runs share the next one.
         self._commits: CallCoalescer[Sequence[Exposure], None] = CallCoalescer(
@@ -132,6 +135,13 @@ class Predictor:
                 )
                 exposures.append(exposure)
         await self._record(exposures, codes, shared)
+        if self.drift is not None:
+            # Counted under the variant whose model scored the rows.
+            name, epoch = state.config.name, state.epoch
+            for indices, (variant, scores) in zip(
+                groups.values(), answered, strict=True
+            ):
+                self.drift.observe(name, epoch, variant, codes[indices], scores[:, 0])
         return [p for p in predictions if p is not None]
 
     async def _record(

@@ -37,6 +37,7 @@ from ab_router.ledger.codecs import (
     transition_from_row,
 )
 from ab_router.ledger.cursor import Cursor
+from ab_router.ledger.drift_counts import DriftCountsStore
 from ab_router.ledger.labels import LabelResult, label_work
 from ab_router.ledger.rollups import ROLLUP_COLUMNS, Delta, EpochRollup, RollupRow
 from ab_router.ledger.statistics_reads import StatisticsReads
@@ -60,7 +61,7 @@ _INSERT_EXPOSURE = (
 _IDS_PER_READ = 500
 
 
-class Ledger(StatisticsReads):
+class Ledger(StatisticsReads, DriftCountsStore):
     """The ledger operations the service and the report use."""
 
     # Newest exposure first (label_customer): the reverse of _exposure_order.

@@ -305,6 +305,34 @@ SCHEMA_2_TABLES: tuple[Table | KeyedTable, ...] = (
 )
 
 
+# -- schema 5: drift (issue #14) ----------------------------------------------
+
+# Live drift bin counts (ab_router/ledger/drift_counts.py): derived counts,
+# one row per experiment, epoch, variant, model tag and hour; ``counts`` is
+# the JSON of the per-bin integers.
+DRIFT_COUNTS = KeyedTable(
+    "drift_counts",
+    (_text("experiment"), _int("epoch"), _text("variant"), _text("model_tag"),
+     _int("hour")),
+    (_big("binned_rows"), _big("binned_scores"), _text("counts"),
+     _real("updated_at")),
+)  # fmt: skip
+
+# The concept-drift window (a variant's last N labels of an epoch) in N rows.
+# Partial: only labelled exposures are in it, so an unlabelled exposure costs
+# no more bytes than before.
+BY_LABEL = (
+    "CREATE INDEX IF NOT EXISTS exposures_by_label "
+    "ON exposures (experiment, epoch, variant, labelled_at) "
+    "WHERE labelled_at IS NOT NULL"
+)
+
+
+def schema_5_ddl(dialect: Dialect) -> tuple[str, ...]:
+    """What schema 5 adds to schema 4."""
+    return (DRIFT_COUNTS.create(dialect), BY_LABEL)
+
+
 def ddl(dialect: Dialect) -> tuple[str, ...]:
     """Every statement that creates the current schema on an empty database."""
     return (
@@ -312,4 +340,5 @@ def ddl(dialect: Dialect) -> tuple[str, ...]:
         *indexes(dialect),
         *(table.create(dialect) for table in SCHEMA_2_TABLES),
         *(table.create(dialect) for table in SCHEMA_4_TABLES),
+        *schema_5_ddl(dialect),
     )

@@ -58,6 +58,15 @@ CONTRACT_METRICS = {
     "churn_ab_model_info",
     "churn_ab_model_up",
     "churn_ab_mixed_models",
+    "churn_ab_feature_psi",
+    "churn_ab_score_psi",
+    "churn_ab_drift_window_requests",
+    "churn_ab_concept_window_labels",
+    "churn_ab_concept_window_brier_score",
+    "churn_ab_concept_window_roc_auc",
+    "churn_ab_model_heldout_brier_score",
+    "churn_ab_model_heldout_roc_auc",
+    "churn_ab_concept_drift",
 }
 PROMQL_WORDS = {
     "sum", "min", "max", "by", "on", "without", "rate", "increase", "unless",
@@ -184,9 +193,15 @@ def test_recording_rule_names_follow_level_metric_operations(
     for rule in recording_rules:
         level, metric, operations = rule["record"].split(":")
         assert re.fullmatch(r"[a-z]+(_[a-z]+)*", level), rule["record"]
-        # Rated counters drop _total; the window ends the operations.
+        # Rated counters drop _total; the window ends the operations. A gauge
+        # aggregated over instances has no window: the aggregation is its
+        # operation.
         assert not metric.endswith("_total"), rule["record"]
-        assert operations.endswith("5m"), rule["record"]
+        windowed = "[" in rule["expr"] or re.search(r":\w*5m\b", rule["expr"])
+        if windowed:
+            assert operations.endswith("5m"), rule["record"]
+        else:
+            assert operations in {"max", "min", "sum"}, rule["record"]
         # Every label of the level is kept by the aggregation.
         for label in level.split("_"):
             if label in {"model", "version"}:

@@ -12,7 +12,7 @@ import pytest
 
 from ab_router.cli import main
 from ab_router.ledger import SqliteLedger
-from tests.support.ledgers import CONFIG, exposure
+from tests.support.ledgers import CONFIG, admin_change, exposure
 
 
 @pytest.fixture
@@ -25,10 +25,7 @@ def ledger_path(tmp_path: Path) -> Path:
     ledger.record_exposures(old)
     for e in old[::2]:
         ledger.label_request(e.request_id, True)
-    assert ledger.change_state(
-        state, config=CONFIG, canary_stage=-1, new_epoch=True, kind="reset",
-        reason="test", actor="admin",
-    )  # fmt: skip
+    assert admin_change(ledger, state, new_epoch=True, kind="reset")
     ledger.record_exposures([exposure(epoch=2)])
     ledger.close()
     return path

@@ -17,11 +17,11 @@ import pytest
 
 from ab_router.errors import ConfigError, LedgerUnavailableError
 from ab_router.ledger import SqliteLedger, open_ledger, schema
-from tests.support.ledger_contract import LedgerContract
+from tests.support.ledger_contract import DriftCountsContract, LedgerContract
 from tests.support.ledgers import CONFIG, Store, exposure, sqlite_store
 
 
-class TestSqliteLedger(LedgerContract):
+class TestSqliteLedger(LedgerContract, DriftCountsContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Store:
         return sqlite_store(tmp_path)
