@@ -15,8 +15,6 @@ import logging
 import os
 import socket
 
-import bentoml
-
 from ab_router.ledger import open_ledger
 from ab_router.model_change import (
     Action,
@@ -25,6 +23,7 @@ from ab_router.model_change import (
     reconcile_models,
 )
 from ab_router.records import ModelVersion
+from serving.model_runtime.store import resolve_tag
 from serving.settings import ENV_PREFIX, Settings, SettingsError
 
 logger = logging.getLogger("churn_ab.models")
@@ -40,8 +39,7 @@ def instance_name() -> str:
 def resolved_tags(settings: Settings) -> dict[str, str]:
     """Each variant's tag as the model store resolves it now."""
     return {
-        variant: str(bentoml.models.get(tag).tag)
-        for variant, tag in settings.models.tags().items()
+        variant: resolve_tag(tag) for variant, tag in settings.models.tags().items()
     }
 
 
