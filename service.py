@@ -42,6 +42,7 @@ from serving.ledger_metrics import ledger_metrics_text
 from serving.metrics import ModelServiceMetrics, ServiceMetrics, render_families
 from serving.metrics_dir import this_instance_dir
 from serving.metrics_self_check import MetricsSelfCheck, self_check_families
+from serving.model_epochs import record_models_in_force
 from serving.model_runtime.store import describe_model, load_pipeline, load_scorer
 from serving.model_runtime.variant_model import VariantModel
 from serving.placement import Scorers, inline_scorers, remote_scorers
@@ -157,6 +158,12 @@ class ChurnAB:
     if settings.models.model_placement is Placement.SERVICES:
         v1 = bentoml.depends(ChurnV1Model)
         v2 = bentoml.depends(ChurnV2Model)
+
+    @bentoml.on_deployment
+    def record_models() -> None:
+        # Once per `bentoml serve`, before any worker (serving/model_epochs.py).
+        with configuration_errors_exit():
+            record_models_in_force(settings)
 
     def __init__(self) -> None:
         tags = settings.models.tags()

@@ -336,6 +336,8 @@ def _report(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         exposures = ledger.exposures(args.experiment, epoch)
+        models = ledger.epoch_models(args.experiment, epoch)
+        tags = {i: v.tag for i, v in ledger.model_versions().items()}
     finally:
         ledger.close()
     title = args.title or f"A/B report: {args.experiment}, epoch {epoch}"
@@ -347,6 +349,8 @@ def _report(args: argparse.Namespace) -> int:
         title=title,
         champion=args.champion,
         challenger=args.challenger,
+        models=models,
+        model_tags=tags,
     )
     print(path)
     return 0

@@ -21,6 +21,7 @@ Plots:
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,7 +44,7 @@ from ab_router.statistics.difference_curve import (
 )
 
 if TYPE_CHECKING:
-    from ab_router.records import Exposure
+    from ab_router.records import EpochModel, Exposure
 
 REPORT_NAME = "report.md"
 MAX_POINTS = 600  # points per curve; more only slows rendering
@@ -193,9 +194,15 @@ def _difference_row(name: str, better: str, r: DifferenceResult) -> str:
     )
 
 
-def _markdown(s: ExperimentSummary, title: str, images: Mapping[str, str]) -> str:
+def _markdown(
+    s: ExperimentSummary,
+    title: str,
+    images: Mapping[str, str],
+    models: Sequence[str] = (),
+) -> str:
     lines = [
         *_overview(s, title),
+        *models,
         *_primary(s, images["difference"]),
         *_srm_section(s, images["traffic"]),
         *_quality_section(s),
@@ -342,10 +349,19 @@ def render_report(
     title: str,
     champion: str = "v1",
     challenger: str = "v2",
+    models: Sequence[EpochModel] = (),
+    model_tags: Mapping[int, str] | None = None,
 ) -> Path:
-    """Write ``report.md`` and its PNG plots into ``out_dir``; return its path."""
+    """Write ``report.md`` and its PNG plots into ``out_dir``; return its path.
+
+    ``models`` are the epoch's recorded models, ``model_tags`` every model
+    id's tag: the report names the models, and when a variant's exposures
+    come from several models it judges only the recorded one's (issue #18:
+    never pool two models).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    exposures, model_lines = _one_model_each(exposures, models, model_tags or {})
     arrays = ExposureArrays.from_exposures(exposures)
     summary = summarize_arrays(
         arrays, weights, config, champion=champion, challenger=challenger
@@ -369,5 +385,47 @@ def render_report(
     _plot_latency(arrays, variants, out_dir / images["latency"])
     _plot_traffic(arrays, weights, out_dir / images["traffic"])
     path = out_dir / REPORT_NAME
-    path.write_text(_markdown(summary, title, images), encoding="utf-8")
+    path.write_text(_markdown(summary, title, images, model_lines), encoding="utf-8")
     return path
+
+
+def _one_model_each(
+    exposures: Sequence[Exposure],
+    models: Sequence[EpochModel],
+    tags: Mapping[int, str],
+) -> tuple[list[Exposure], list[str]]:
+    """The exposures to judge, and the report's section naming the models.
+
+    A variant answered by several models is judged on one: the one recorded
+    for the epoch, else the most recently registered (the highest id).
+    """
+    seen = Counter((e.variant, e.model_id) for e in exposures)
+    in_force = {m.variant: m.model_id for m in models}
+    by_variant: dict[str, list[int]] = {}
+    for variant, model_id in sorted(seen):
+        by_variant.setdefault(variant, []).append(model_id)
+    mixed = {v for v, ids in by_variant.items() if len(ids) > 1}
+    judged = {v: in_force.get(v, max(by_variant[v])) for v in mixed}
+    kept = [e for e in exposures if judged.get(e.variant, e.model_id) == e.model_id]
+    lines = [
+        "## Models",
+        "",
+        "| variant | model | model id | exposures | recorded for the epoch |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {v} | `{tags.get(i, f'model {i}')}` | {i} | {seen.get((v, i), 0)} "
+            f"| {'yes' if in_force.get(v) == i else 'no'} |"
+            for v, i in sorted(set(seen) | set(in_force.items()))
+        ),
+        "",
+    ]
+    if mixed:
+        lines += [
+            f"**Mixed models**: {', '.join(sorted(mixed))} answered with more "
+            "than one model in this epoch. The statistics below never pool "
+            "them: they use only "
+            + ", ".join(f"{v}'s model {judged[v]}" for v in sorted(mixed))
+            + ".",
+            "",
+        ]
+    return kept, lines

@@ -64,6 +64,18 @@ class EntryApp:
         self.model_descriptions = dict(model_descriptions)
         self.ledger = open_ledger(settings.ledger.url(), settings.ledger.ledger_path)
         initial = self.ledger.ensure_experiment(settings.experiment)
+        # Registered by the serve process already (serving/model_epochs.py);
+        # registering is idempotent and tells this worker the ids.
+        self.model_ids = {
+            variant: self.ledger.register_model_version(variant, str(d["tag"]))
+            for variant, d in self.model_descriptions.items()
+            if d.get("tag")
+        }
+        for variant, model_id in self.model_ids.items():
+            self.model_descriptions[variant] = {
+                **self.model_descriptions[variant],
+                "model_id": model_id,
+            }
         self.state = StateCache(self.ledger, initial, settings.entry.state_refresh_s)
         tags = {v: str(d.get("tag")) for v, d in self.model_descriptions.items()}
         references = load_references(self.model_descriptions)
@@ -84,6 +96,7 @@ class EntryApp:
             scorers=scorers,
             settings=settings.entry,
             metrics=metrics,
+            model_ids=self.model_ids,
             drift=self.drift_recorder,
             bulk_scorers=bulk_scorers,
         )

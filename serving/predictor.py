@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from ab_router.assignment import Assignment, assign
 from ab_router.errors import LedgerUnavailableError
 from ab_router.ledger import Ledger
-from ab_router.records import Exposure, Mode
+from ab_router.records import UNKNOWN_MODEL_ID, Exposure, Mode
 from ab_router.state import ExperimentState
 from churn_features.encoding import schema_codes
 from churn_features.schema import ID_COLUMN
@@ -45,6 +45,7 @@ class _Answered:
     state: ExperimentState
     latency_ms: float
     created_at: float
+    model_ids: Mapping[str, int]
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,14 @@ class Predictor:
         scorers: Mapping[str, Scorer],
         settings: EntrySettings,
         metrics: ServiceMetrics | None = None,
+        model_ids: Mapping[str, int] | None = None,
         drift: DriftRecorder | None = None,
         bulk_scorers: Mapping[str, Scorer] | None = None,
     ) -> None:
         self.ledger = ledger
+        # The ledger's id of each variant's model: every exposure names the
+        # model that scored it (a variant without one: unknown).
+        self.model_ids = dict(model_ids or {})
         self.state = state
         self.models = ModelRouter(scorers, settings, metrics, bulk_scorers)
         self.metrics = metrics
@@ -115,7 +120,12 @@ class Predictor:
                 for variant, indices in groups.items()
             )
         )
-        shared = _Answered(state, (time.perf_counter() - started) * 1000.0, time.time())
+        shared = _Answered(
+            state,
+            (time.perf_counter() - started) * 1000.0,
+            time.time(),
+            self.model_ids,
+        )
         predictions: list[Prediction | None] = [None] * len(customers)
         exposures: list[Exposure] = []
         request_ids = iter(new_request_ids(len(customers)))
@@ -213,7 +223,10 @@ class Predictor:
         ]
         try:
             await asyncio.to_thread(
-                self.ledger.record_shadow_scores, challenger, updates
+                self.ledger.record_shadow_scores,
+                challenger,
+                updates,
+                self.model_ids.get(challenger, UNKNOWN_MODEL_ID),
             )
         except LedgerUnavailableError:
             logger.exception("shadow scores could not be recorded")
@@ -306,5 +319,6 @@ def _answer(
         latency_ms=shared.latency_ms,
         created_at=shared.created_at,
         fallback=variant != assigned,
+        model_id=shared.model_ids.get(variant, UNKNOWN_MODEL_ID),
     )
     return prediction, exposure

@@ -26,6 +26,7 @@ from ab_router.config import (
     parse_mode,
 )
 from ab_router.errors import ConfigError
+from ab_router.model_change import OnModelChange
 from ab_router.statistics.concept_drift import ConceptDriftConfig
 from ab_router.statistics.decision import DecisionConfig
 
@@ -157,6 +158,12 @@ class ExperimentSettings(BaseSettings):
     """Labels the anytime-valid interval is tuned for; fix before starting."""
     decision_min_labels: int = Field(100, ge=1)
     """Labels per variant before any verdict other than 'keep collecting'."""
+    on_model_change: OnModelChange = OnModelChange.NEW_EPOCH
+    """What a start does when a variant's model differs from the current
+    epoch's (a retrain's new ``latest``, another ``CHURN_AB_V2_MODEL``):
+    ``new_epoch`` (default) starts a new epoch with a ``model_changed``
+    transition; ``refuse`` stops the start with a message saying how to
+    proceed. Once per instance, in the ``bentoml serve`` process."""
 
     @field_validator("weights", mode="before")
     @classmethod

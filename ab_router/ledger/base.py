@@ -21,7 +21,12 @@ from typing import ClassVar, TypeVar
 from ab_router.config import ExperimentConfig
 from ab_router.errors import UnknownRequestError
 from ab_router.ledger import archive, migrations, rollups, schema
-from ab_router.ledger.changes import SELECT_SEED, change_statements, startup_statements
+from ab_router.ledger.changes import (
+    SELECT_SEED,
+    change_statements,
+    epoch_model_statements,
+    startup_statements,
+)
 from ab_router.ledger.codecs import (
     EXPOSURE_COLUMNS,
     TRANSITION_COLUMNS,
@@ -132,6 +137,7 @@ class Ledger(StatisticsReads, DriftCountsStore):
         kind: str,
         reason: str,
         actor: str,
+        models: Mapping[str, int] | None = None,
     ) -> bool:
         """Apply a change if nobody else changed the experiment meanwhile.
 
@@ -140,7 +146,14 @@ class Ledger(StatisticsReads, DriftCountsStore):
         never both roll a canary forward from the same stage. The conditional
         UPDATE is the check; a concurrent one waits for the writer lock
         (SQLite) or the row (PostgreSQL), then finds the version moved on.
+
+        A new epoch is served by ``models`` (variant -> model id) if given,
+        else by the models of the epoch it follows: recorded in the same
+        transaction, so whoever reads the new epoch reads its models too
+        (a start-up deciding whether the models changed must not see an
+        epoch without them).
         """
+        now = time.time()
         update, transition = change_statements(
             state,
             config=config,
@@ -149,7 +162,7 @@ class Ledger(StatisticsReads, DriftCountsStore):
             kind=kind,
             reason=reason,
             actor=actor,
-            now=time.time(),
+            now=now,
         )
 
         def work(cursor: Cursor) -> bool:
@@ -157,6 +170,11 @@ class Ledger(StatisticsReads, DriftCountsStore):
             if cursor.rowcount != 1:
                 return False  # nothing written; committing it is harmless
             cursor.execute(*transition)
+            if new_epoch or models:
+                for sql, params in epoch_model_statements(
+                    state, new_epoch, models, actor, now
+                ):
+                    cursor.execute(sql, params)
             return True
 
         return self._transaction(work, "record the change")

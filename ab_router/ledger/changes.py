@@ -9,6 +9,7 @@ PostgreSQL ledger turns them into ``%s``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from ab_router.config import ExperimentConfig
 from ab_router.records import Mode
@@ -124,3 +125,36 @@ def change_statements(
         ),
     )
     return update, transition
+
+
+_INSERT_EPOCH_MODEL = (
+    "INSERT INTO epoch_models (experiment, epoch, variant, model_id, "
+    "recorded_at, actor) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+
+# An epoch an admin or canary change starts keeps the models that served the
+# one before it: the same instances keep serving.
+_CARRY_EPOCH_MODELS = (
+    "INSERT INTO epoch_models (experiment, epoch, variant, model_id, "
+    "recorded_at, actor) SELECT experiment, ?, variant, model_id, ?, ? "
+    "FROM epoch_models WHERE experiment = ? AND epoch = ? ON CONFLICT DO NOTHING"
+)
+
+
+def epoch_model_statements(
+    state: ExperimentState,
+    new_epoch: bool,
+    models: Mapping[str, int] | None,
+    actor: str,
+    now: float,
+) -> list[Statement]:
+    """The models recorded for the epoch a change leaves the experiment in:
+    ``models`` if given, else (for a new epoch) the previous epoch's."""
+    epoch = state.epoch + 1 if new_epoch else state.epoch
+    name = state.config.name
+    if models:
+        return [
+            (_INSERT_EPOCH_MODEL, (name, epoch, variant, model_id, now, actor))
+            for variant, model_id in sorted(models.items())
+        ]
+    return [(_CARRY_EPOCH_MODELS, (epoch, now, actor, name, state.epoch))]

@@ -102,6 +102,14 @@
             'Experiment {{ $labels.experiment }} rolled its canary back {{ $value | printf "%%.0f" }} time(s) in the last %s; the candidate variant no longer gets canary traffic.' % cfg.rollbackWindow,
           ),
           alert(
+            'ChurnAbMixedModels',
+            'max by (job, experiment) (churn_ab_mixed_models{%s}) > 0' % sel,
+            cfg.alertFor.mixedModels,
+            'warning',
+            'Instances serve one experiment epoch with different models.',
+            'Experiment {{ $labels.experiment }} has {{ $value | printf "%.0f" }} variant(s) answered by more than one model in its current epoch (replicas with different model tags, or a rollout in progress). The statistics use only the model recorded for the epoch; the other model\'s exposures are left out.',
+          ),
+          alert(
             'ChurnAbModelServiceDown',
             'churn_ab_model_up{%s} == 0' % sel,
             cfg.alertFor.modelDown,

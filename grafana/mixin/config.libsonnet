@@ -62,6 +62,9 @@
       noTraffic: '15m',
       canaryRollback: '1m',
       modelDown: '2m',
+      // Instances serving one epoch with different models: see the runbook
+      // (a rollout mixes the epoch it starts, until the next one).
+      mixedModels: '10m',
       targetDown: '2m',
       // Drift moves with the customer mix over hours; a short burst of one
       // campaign's customers should not page anybody.

@@ -280,6 +280,12 @@ local layout = import 'lib/layout.libsonnet';
           [p.target(fmt('min by (variant) (churn_ab_model_up{%(s)s})'), '{{variant}}')],
           "1 when every entry-service instance can reach the variant's model service.",
         ) + p.withThresholds([[null, 'red'], [1, 'green']]),
+        p.stat(
+          'Variants with mixed models',
+          'short',
+          [p.target(fmt('max by (experiment) (churn_ab_mixed_models{%(s)s})'), '{{experiment}}')],
+          "Variants answered by more than one model in the current epoch (replicas with different model tags); 0 is right. The statistics use only the epoch's recorded model.",
+        ) + p.withThresholds([[null, 'green'], [1, 'orange']]),
         p.table(
           'Deployed models',
           'none',

@@ -51,6 +51,11 @@ def load_pipeline(tag: str) -> Pipeline:
     return pipeline
 
 
+def resolve_tag(tag: str) -> str:
+    """The full tag ``tag`` names in the store now (``latest`` resolved)."""
+    return str(bentoml.models.get(tag).tag)
+
+
 def describe_model(tag: str) -> dict[str, Any]:
     """Tag, algorithm, stored metrics, threshold and the training reference
     distributions (None for a model trained before they were stored), without

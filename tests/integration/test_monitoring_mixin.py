@@ -57,6 +57,7 @@ CONTRACT_METRICS = {
     "churn_ab_experiment_epoch",
     "churn_ab_model_info",
     "churn_ab_model_up",
+    "churn_ab_mixed_models",
     "churn_ab_feature_psi",
     "churn_ab_score_psi",
     "churn_ab_drift_window_requests",

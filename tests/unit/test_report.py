@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from ab_router.records import Mode
+from ab_router.records import EpochModel, Mode
 from ab_router.report import (
     REPORT_NAME,
     cumulative_brier_difference,
@@ -91,3 +92,31 @@ def test_report_on_degenerate_input(tmp_path: Path) -> None:
     for name in PNGS:
         with Image.open(tmp_path / name) as img:
             img.verify()
+
+
+def test_report_names_the_models_and_never_pools_two(tmp_path: Path) -> None:
+    rows = synthetic_exposures(2_000, label_fraction=0.7, seed=23)
+    # The second half of v2's exposures came from another model (a replica
+    # that still served the old one): the report judges the recorded one.
+    v2 = [i for i, e in enumerate(rows) if e.variant == "v2"]
+    old = set(v2[: len(v2) // 2])
+    rows = [
+        replace(e, model_id=2 if i in old else (1 if e.variant == "v1" else 3))
+        for i, e in enumerate(rows)
+    ]
+    models = [
+        EpochModel("churn", 1, "v1", 1, "churn_v1:a", 0.0, "host:1"),
+        EpochModel("churn", 1, "v2", 3, "churn_v2:new", 0.0, "host:1"),
+    ]
+    tags = {1: "churn_v1:a", 2: "churn_v2:old", 3: "churn_v2:new"}
+    weights = {"v1": 0.5, "v2": 0.5}
+    path = render_report(
+        rows, weights, CFG, tmp_path, title="t", models=models, model_tags=tags
+    )
+    text = path.read_text(encoding="utf-8")
+    assert f"| v2 | `churn_v2:old` | 2 | {len(old)} | no |" in text
+    assert f"| v2 | `churn_v2:new` | 3 | {len(v2) - len(old)} | yes |" in text
+    assert "**Mixed models**: v2" in text
+    judged = [e for e in rows if e.model_id != 2]
+    q = summarize_experiment(judged, weights, CFG).quality["v2"]
+    assert f"| v2 | {q.labelled} | {fmt(q.accuracy)} |" in text
