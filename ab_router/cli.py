@@ -10,13 +10,13 @@
 ``simulate`` runs A/A and A/B experiments on synthetic outcomes, monitored
 after every few labels, and prints the false-positive rate and power of the
 anytime-valid rule next to the naive fixed-horizon test peeked at just as
-often. ``report`` writes ``DIR/report.md`` and its plots for one epoch of an
-experiment (the latest by default: weights are only constant within an
-epoch). ``config`` prints the service's effective configuration from the
-environment: every setting, its value (secrets masked) and its source.
-``rollups --verify`` recomputes the rollups the live view reads
-from every row and exits 1 naming the first difference; ``--rebuild``
-replaces them with that recomputation.
+often. ``report`` writes ``DIR/report.md``, ``DIR/summary.json`` (the same
+exact values) and its plots for one epoch of an experiment (the latest by
+default: weights are only constant within an epoch). ``config`` prints the
+service's effective configuration from the environment: every setting, its
+value (secrets masked) and its source. ``rollups --verify`` recomputes the
+rollups the live view reads from every row and exits 1 naming the first
+difference; ``--rebuild`` replaces them with that recomputation.
 """
 
 from __future__ import annotations

@@ -353,6 +353,10 @@ def read_epoch(fetch: Fetch, experiment: str, epoch: int) -> EpochRollup:
     }
     cells, buckets = t[schema.TRAFFIC_CELLS.name], t[schema.TRAFFIC_BUCKETS.name]
     models = sorted({int(k[6]) for k, v in cells.items() if v[0]})
+    labels: dict[str, int] = defaultdict(int)
+    for key, values in cells.items():
+        if values[2]:
+            labels[str(key[2])] += int(values[2])
     return EpochRollup(
         traffic=traffic_from_tables(cells, buckets),
         traffic_by_model={m: traffic_from_tables(cells, buckets, m) for m in models},
@@ -364,7 +368,35 @@ def read_epoch(fetch: Fetch, experiment: str, epoch: int) -> EpochRollup:
             t[schema.PAIRED_SCORE_BINS.name],
             t[schema.PAIRED_JOINT_BINS.name],
         ),
+        labels=dict(sorted(labels.items())),
     )
+
+
+#: Sums that move whenever an epoch's rollups do: an exposure (requests, and
+#: its cell if the cell is new, e.g. a new model), a shadow score (shadowed
+#: requests; on a labelled row the paired sums), a label (labelled, n) and a
+#: changed label (positives, and the confusion counts).
+_SIGNATURE = (
+    f"SELECT (SELECT COUNT(*) FROM traffic_cells {EPOCH}), "
+    f"(SELECT COALESCE(SUM(requests), 0) FROM traffic_cells {EPOCH}), "
+    f"(SELECT COALESCE(SUM(labelled), 0) FROM traffic_cells {EPOCH}), "
+    "(SELECT COALESCE(SUM(CASE WHEN shadow_variant <> '' THEN requests ELSE 0 END), "
+    f"0) FROM traffic_cells {EPOCH}), "
+    f"(SELECT COALESCE(SUM(n), 0) FROM labelled_sums {EPOCH}), "
+    f"(SELECT COALESCE(SUM(positives), 0) FROM labelled_sums {EPOCH}), "
+    f"(SELECT COALESCE(SUM(tp + tn), 0) FROM labelled_sums {EPOCH}), "
+    f"(SELECT COUNT(*) FROM paired_sums {EPOCH}), "
+    f"(SELECT COALESCE(SUM(champion_n), 0) FROM paired_sums {EPOCH}), "
+    f"(SELECT COALESCE(SUM(challenger_sum_p), 0) FROM paired_sums {EPOCH})"
+)
+
+
+def signature(fetch: Fetch, experiment: str, epoch: int) -> tuple[float, ...]:
+    """A few numbers that change whenever the epoch's rollups change: a cheap
+    test of whether a reader's copy is still current (one row, read from
+    the rollups' primary keys, whatever the epoch's size)."""
+    rows = fetch(_SIGNATURE, (experiment, epoch) * 10)
+    return tuple(float(v or 0) for v in rows[0])
 
 
 @dataclass(frozen=True)
@@ -467,6 +499,9 @@ class EpochRollup:
     traffic_by_model: Mapping[int, EpochTraffic]
     labelled: Mapping[ModelKey, LabelledSums]
     paired: Mapping[PairKey, PairedSums]
+    labels: Mapping[str, int] = field(default_factory=dict)
+    """Labelled rows by answering variant, fallbacks and every model included
+    (what ``/ab-test/stats`` counts; the statistics leave fallbacks out)."""
 
     @property
     def exposures(self) -> int:
