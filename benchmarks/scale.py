@@ -73,6 +73,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--bentoml-home", type=Path, default=DEFAULT_HOME)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--label", default="scale")
+    parser.add_argument(
+        "--keep", type=Path, default=None,
+        help="build the SQLite ledgers in this directory, keep them, and reuse "
+        "one already there with the right number of exposures",
+    )  # fmt: skip
+    parser.add_argument(
+        "--fill-only", action="store_true",
+        help="build the ledgers (with --keep) and measure them in-process only",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -187,10 +196,19 @@ def serve_and_load(
 def sqlite_case(
     n: int, args: argparse.Namespace, workdir: Path, empty_bytes: int
 ) -> dict[str, Any]:
-    path = workdir / f"ledger-{n}.sqlite3"
+    path = ledger_path(args, workdir, n)
     ledger = SqliteLedger(path)
-    print(f"filling {n:,} exposures (SQLite) ...", flush=True)
-    fill_s = fill(ledger, load_settings().experiment, n, labelled=args.labelled)
+    config = load_settings().experiment
+    state = ledger.ensure_experiment(config)
+    built = ledger.epoch_rollup(config.name, state.epoch).exposures
+    if built == n:
+        print(f"reusing {path} ({n:,} exposures)", flush=True)
+        fill_s = float("nan")
+    else:
+        if built:
+            raise SystemExit(f"{path} holds {built:,} exposures, not {n:,}")
+        print(f"filling {n:,} exposures (SQLite) ...", flush=True)
+        fill_s = fill(ledger, config, n, labelled=args.labelled)
     case: dict[str, Any] = {"backend": "sqlite", "exposures": n, "fill_s": fill_s}
     case["snapshot_ms"] = snapshot_ms(ledger, args.snapshots)
     ledger.close()
@@ -200,6 +218,12 @@ def sqlite_case(
     print(f"  {json.dumps({k: v for k, v in case.items() if k != 'snapshot_ms'})}")
     print(f"  snapshot median {case['snapshot_ms']['median']:.1f} ms", flush=True)
     return case
+
+
+def ledger_path(args: argparse.Namespace, workdir: Path, n: int) -> Path:
+    directory = args.keep or workdir
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / f"ledger-{n}.sqlite3"
 
 
 def postgres_case(
@@ -261,7 +285,7 @@ def render(report: dict[str, Any]) -> str:
         rps = c.get("serve", {}).get("rps")
         snap = c["snapshot_ms"]
         lines.append(
-            f"| {c['backend']} | {c['exposures']:,} | {c['fill_s']:.0f} | "
+            f"| {c['backend']} | {c['exposures']:,} | {_fill(c['fill_s'])} | "
             f"{_verified(c)} | {c['bytes_per_exposure']:.0f} | "
             f"{snap['median']:.1f} | {snap['cpu_median']:.1f} | "
             f"{snap['max']:.1f} | {snap['load1']:.1f} | "
@@ -269,6 +293,10 @@ def render(report: dict[str, Any]) -> str:
         )
     lines += ["", *_targets(report, base), ""]
     return "\n".join(lines)
+
+
+def _fill(seconds: float) -> str:
+    return "reused" if seconds != seconds else f"{seconds:.0f}"  # NaN: reused
 
 
 def _verified(c: dict[str, Any]) -> str:
@@ -324,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
         SqliteLedger(empty_path).ensure_experiment(load_settings().experiment)
         empty_bytes = sqlite_bytes(empty_path)
         cases = [sqlite_case(n, args, workdir, empty_bytes) for n in sizes]
+        if args.fill_only:
+            print(json.dumps(cases, indent=1, default=str))
+            return 0
         largest = max(sizes)
         empty_rps = []
         print("serving the empty ledger ...", flush=True)
@@ -338,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"serving {n:,} ...", flush=True)
             case["serve"] = serve_and_load(
                 f"s{n}",
-                {"CHURN_AB_LEDGER_PATH": str(workdir / f"ledger-{n}.sqlite3")},
+                {"CHURN_AB_LEDGER_PATH": str(ledger_path(args, workdir, n))},
                 args, workdir, bodies, poll=n == largest,
             )  # fmt: skip
         print("serving the empty ledger again ...", flush=True)
