@@ -28,7 +28,7 @@ venv: $(VENV)/.installed  ## the virtualenv with the project and dev tools
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,postgres]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,postgres,explain]"
 	touch $@
 
 setup: system-deps venv  ## everything: system packages and the virtualenv

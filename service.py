@@ -7,10 +7,12 @@ Only wiring lives here; the logic is in ``serving`` (HTTP glue), ``ab_router``
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
 import numpy as np
+from bentoml._internal.configuration.containers import BentoMLContainer
 from bentoml.models import BentoModel
 from bentoml.validators import ContentType
 from fastapi import FastAPI
@@ -19,10 +21,12 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse
 
 from ab_router.config import CHALLENGER, CHAMPION
 from churn_features.customer import Customer
+from serving.access import access_control, announce
 from serving.allocator import settle_heap
 from serving.api_models import (
     BatchRequest,
     BatchResponse,
+    ExplainResponse,
     FeedbackBatch,
     FeedbackBatchResult,
     FeedbackItem,
@@ -32,19 +36,32 @@ from serving.api_models import (
 from serving.docs_page import OPENAPI_PAGE
 from serving.entry import EntryApp
 from serving.experiment_page import experiment_page_response
+from serving.explain_path import parse_variants
 from serving.http_errors import install_error_handler, json_errors
 from serving.ledger_metrics import ledger_metrics_text
-from serving.metrics import ModelServiceMetrics, ServiceMetrics
+from serving.metrics import ModelServiceMetrics, ServiceMetrics, render_families
+from serving.metrics_dir import this_instance_dir
+from serving.metrics_self_check import MetricsSelfCheck, self_check_families
 from serving.model_calls import remote_scorer
 from serving.model_runtime.scorer import ModelScorer
-from serving.model_runtime.store import describe_model, load_scorer
+from serving.model_runtime.store import describe_model, load_pipeline, load_scorer
 from serving.request_guard import RequestGuardMiddleware
 from serving.settings import observability_config
-from serving.startup import start_up
+from serving.startup import configuration_errors_exit, start_up
+
+# Before BentoML resolves its multiprocess directory (the `bentoml serve`
+# process imports this file first): each instance wipes only its own, so a
+# second server on this BENTOML_HOME cannot freeze the first one's /metrics.
+# Workers import it too; only the serving process ever reads the value.
+BentoMLContainer.prometheus_multiproc_dir.set(
+    str(this_instance_dir(Path(BentoMLContainer.bentoml_home.get())))
+)
 
 # Exits with one line on stderr when the configuration is wrong. The serve
 # process (no worker index) checks the variable names for everyone.
 settings = start_up(first_process=bentoml.server_context.worker_index is None)
+with configuration_errors_exit():
+    ACCESS = access_control(settings.access, settings.entry.entry_workers)
 
 _MODEL_TRAFFIC = {"timeout": settings.entry.request_timeout_s}
 _OBSERVABILITY = observability_config(settings.entry)
@@ -65,6 +82,7 @@ class _ModelService:
     def __init__(self) -> None:
         self.scorer: ModelScorer = load_scorer(self.model_ref)
         self.metrics = ModelServiceMetrics.create()
+        MetricsSelfCheck.from_environment().run_in_background()
 
     # Declaring the media type BentoML would infer saves it rebuilding the
     # output's JSON schema for every response: 9-15% of a model worker's CPU.
@@ -128,6 +146,10 @@ class ChurnAB:
 
     def __init__(self) -> None:
         tags = settings.models.tags()
+        metrics = ServiceMetrics.create()
+        self.metrics_check = MetricsSelfCheck.from_environment()
+        self.metrics_check.run_in_background()
+        announce(ACCESS)
         self.entry = EntryApp(
             settings,
             scorers={
@@ -135,7 +157,9 @@ class ChurnAB:
                 CHALLENGER: remote_scorer(self.v2, settings.entry),
             },
             model_descriptions={v: describe_model(t) for v, t in tags.items()},
-            metrics=ServiceMetrics.create(),
+            metrics=metrics,
+            metrics_check=self.metrics_check,
+            load_pipeline=load_pipeline,
         )
         self.requests = self.entry.requests
         self.statistics = self.entry.statistics
@@ -151,6 +175,13 @@ class ChurnAB:
         started = time.perf_counter()
         rows = [c.model_dump() for c in customers]
         return await self.requests.predict_batch(rows, started)
+
+    # The same customer body as /predict; ?variants=all explains every variant.
+    @bentoml.api(route="/explain", input_spec=Customer)
+    @json_errors
+    async def explain(self, ctx: bentoml.Context, **customer: Any) -> ExplainResponse:
+        variants = parse_variants(ctx.request.query_params.get("variants"))
+        return await self.entry.explanations.explain(customer, variants)
 
     @bentoml.api(route="/feedback", input_spec=FeedbackItem)
     @json_errors
@@ -193,6 +224,12 @@ class ChurnAB:
     async def ab_test_report(self, epoch: int | None = None) -> dict[str, Any]:
         return await self.statistics.report(epoch)
 
+    @http.get("/ab-test/drift")
+    async def ab_test_drift(
+        self, epoch: int | None = None, hours: int | None = None
+    ) -> dict[str, Any]:
+        return await self.entry.drift.report(epoch, hours)
+
     @http.get("/ab-test/transitions")
     def ab_test_transitions(self) -> list[dict[str, Any]]:
         return self.statistics.transitions()
@@ -208,13 +245,21 @@ class ChurnAB:
         return await self.entry.is_ready()
 
     def __metrics__(self, content: str) -> str:
-        return content + ledger_metrics_text(
-            self.statistics, self.entry.model_descriptions
+        writers = settings.entry.entry_workers + 2 * settings.models.model_workers
+        return (
+            content
+            + ledger_metrics_text(self.statistics, self.entry.model_descriptions)
+            + render_families(self_check_families(self.metrics_check.check(), writers))
+            + render_families(self.entry.drift.metric_families())
         )
+
+    @bentoml.on_shutdown
+    def _flush_drift_counts(self) -> None:
+        self.entry.close()
 
 
 ChurnAB.add_asgi_middleware(  # type: ignore[attr-defined]
-    RequestGuardMiddleware, max_body_bytes=settings.entry.max_body_bytes
+    RequestGuardMiddleware, max_body_bytes=settings.entry.max_body_bytes, access=ACCESS
 )
 
 

@@ -4,19 +4,26 @@
                                  --effect -0.01 --design split|shadow ...]
     python -m ab_router report --ledger PATH --experiment NAME [--epoch N]
                                --out DIR
-    python -m ab_router config [--json]
     python -m ab_router rollups --ledger PATH (--verify | --rebuild)
+    python -m ab_router archive --ledger PATH (--older-than DAYS --out DIR |
+                                               --restore FILE)
+    python -m ab_router api-key add NAME --file PATH [--rate R --burst B]
+    python -m ab_router api-key remove NAME --file PATH
 
 ``simulate`` runs A/A and A/B experiments on synthetic outcomes, monitored
 after every few labels, and prints the false-positive rate and power of the
 anytime-valid rule next to the naive fixed-horizon test peeked at just as
 often. ``report`` writes ``DIR/report.md``, ``DIR/summary.json`` (the same
 exact values) and its plots for one epoch of an experiment (the latest by
-default: weights are only constant within an epoch). ``config`` prints the
-service's effective configuration from the environment: every setting, its
-value (secrets masked) and its source. ``rollups --verify`` recomputes the
-rollups the live view reads from every row and exits 1 naming the first
-difference; ``--rebuild`` replaces them with that recomputation.
+default: weights are only constant within an epoch). The service's
+configuration is ``python -m serving config`` (``ab_router`` never imports
+``serving``). ``rollups --verify`` recomputes the rollups the live view
+reads from every row and exits 1 naming the first difference;
+``--rebuild`` replaces them with that recomputation. ``archive`` moves
+closed epochs' rows to checked gzipped JSON-lines files (their statistics
+stay in the rollups), or restores one. ``api-key add`` prints a new API key
+once and stores only its salted hash in the key file a running service
+reloads (``CHURN_AB_API_KEYS_FILE``).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ab_router.api_keys import add_key, remove_key
 from ab_router.config import CHALLENGER, CHAMPION
 from ab_router.errors import AbRouterError
 from ab_router.records import Mode
@@ -64,6 +72,14 @@ def _decision_options(parser: argparse.ArgumentParser) -> None:
         help="labels around which the confidence sequence is tightest",
     )
     g.add_argument("--srm-threshold", type=float, default=d.srm_threshold)
+
+
+def _ledger_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ledger",
+        required=True,
+        help="SQLite ledger file, or a postgresql:// URL of a shared ledger",
+    )
 
 
 def _decision_config(args: argparse.Namespace) -> DecisionConfig:
@@ -105,11 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     _decision_options(sim)
 
     rep = sub.add_parser("report", help="Markdown + PNG report from a ledger")
-    rep.add_argument(
-        "--ledger",
-        required=True,
-        help="SQLite ledger file, or a postgresql:// URL of a shared ledger",
-    )
+    _ledger_option(rep)
     rep.add_argument("--experiment", required=True)
     rep.add_argument("--epoch", type=int, default=None, help="default: the latest")
     rep.add_argument("--out", type=Path, required=True, help="output directory")
@@ -118,16 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--challenger", default=CHALLENGER)
     _decision_options(rep)
 
-    cfg = sub.add_parser(
-        "config", help="the service's effective configuration (secrets masked)"
-    )
-    cfg.add_argument("--json", action="store_true", help="print JSON, not a table")
     roll = sub.add_parser("rollups", help="verify or rebuild a ledger's rollups")
-    roll.add_argument(
-        "--ledger",
-        required=True,
-        help="SQLite ledger file, or a postgresql:// URL of a shared ledger",
-    )
+    _ledger_option(roll)
     action = roll.add_mutually_exclusive_group(required=True)
     action.add_argument(
         "--verify",
@@ -138,7 +142,44 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument(
         "--rebuild", action="store_true", help="recompute them from the rows"
     )
+
+    arc = sub.add_parser("archive", help="move closed epochs' rows to files")
+    _ledger_option(arc)
+    what = arc.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "--older-than",
+        type=float,
+        metavar="DAYS",
+        help="archive closed epochs whose newest exposure is older than DAYS",
+    )
+    what.add_argument("--restore", type=Path, metavar="FILE", help="put one back")
+    arc.add_argument("--out", type=Path, help="directory for the archive files")
+    keys = sub.add_parser("api-key", help="create or remove an API key entry")
+    key_sub = keys.add_subparsers(dest="key_command", required=True)
+    add = key_sub.add_parser("add", help="print a new key once, store its hash")
+    add.add_argument("name", help="1-32 of a-z 0-9 _ -: logs and metric label")
+    add.add_argument("--file", type=Path, required=True, help="the key file")
+    add.add_argument("--rate", type=float, help="requests (rows) per second")
+    add.add_argument("--burst", type=float, help="bucket size (rows)")
+    remove = key_sub.add_parser("remove", help="revoke a key by name")
+    remove.add_argument("name")
+    remove.add_argument("--file", type=Path, required=True)
     return parser
+
+
+def _api_key(args: argparse.Namespace) -> int:
+    if args.key_command == "add":
+        key = add_key(args.file, args.name, rate=args.rate, burst=args.burst)
+        print(key)
+        print(
+            f"stored the hash of key {args.name!r} in {args.file}; the key is "
+            "shown only this once",
+            file=sys.stderr,
+        )
+    else:
+        remove_key(args.file, args.name)
+        print(f"removed key {args.name!r} from {args.file}", file=sys.stderr)
+    return 0
 
 
 def _row(name: str, o: RuleOutcome) -> str:
@@ -229,6 +270,43 @@ def _rollups(args: argparse.Namespace) -> int:
     return 1
 
 
+def _archive(args: argparse.Namespace) -> int:
+    if args.older_than is not None and args.out is None:
+        print("error: --older-than needs --out DIR", file=sys.stderr)
+        return 2
+    if args.older_than is not None and args.older_than < 0:
+        print("error: --older-than must be at least 0 days", file=sys.stderr)
+        return 2
+    from ab_router.errors import AbRouterError
+
+    ledger = _open_ledger(args.ledger)
+    if ledger is None:
+        return 2
+    try:
+        return _archive_or_restore(ledger, args)
+    except AbRouterError as exc:  # e.g. an epoch that changed while archived
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        ledger.close()
+
+
+def _archive_or_restore(ledger: Ledger, args: argparse.Namespace) -> int:
+    if args.restore is not None:
+        back = ledger.restore_archive(args.restore)
+        print(f"restored {back.requests} exposures of epoch {back.epoch} "
+              f"of {back.experiment!r}")  # fmt: skip
+        return 0
+    epochs = ledger.archivable_epochs(args.older_than * 86_400.0)
+    for experiment, epoch in epochs:
+        done = ledger.archive_epoch(experiment, epoch, args.out)
+        print(f"archived {done.requests} exposures of epoch {epoch} of "
+              f"{experiment!r} to {done.path} (sha256 {done.sha256})")  # fmt: skip
+    if not epochs:
+        print("nothing to archive")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from ab_router.report import render_report
 
@@ -274,39 +352,17 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config(args: argparse.Namespace) -> int:
-    # The service's settings live in serving/, imported only for this command
-    # (they need no BentoML); exit codes and messages match a refused start.
-    import os
-
-    from serving.config_check import check_variable_names
-    from serving.config_report import (
-        effective_configuration,
-        render_json,
-        render_table,
-    )
-    from serving.settings import SettingsError, load_settings
-
-    try:
-        settings = load_settings()
-        rows = effective_configuration(os.environ)
-        print(render_json(rows) if args.json else render_table(rows))
-        check_variable_names(os.environ, allow_unknown=settings.startup.allow_unknown)
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "simulate":
             return _simulate(args)
-        if args.command == "config":
-            return _config(args)
         if args.command == "rollups":
             return _rollups(args)
+        if args.command == "archive":
+            return _archive(args)
+        if args.command == "api-key":
+            return _api_key(args)
         return _report(args)
     # Bad option values (named by DecisionConfig), or a ledger that cannot be
     # opened (PostgreSQL URL without the extra, server unreachable).

@@ -46,6 +46,14 @@ class ConflictingLabelError(AbRouterError):
     code = "conflicting_label"
 
 
+class ArchivedRequestError(AbRouterError):
+    """Feedback names a request whose epoch was archived (rows moved out of
+    the ledger by ``python -m ab_router archive``): it can no longer change."""
+
+    status = 410
+    code = "archived"
+
+
 class UnauthorizedError(AbRouterError):
     """The admin bearer token is missing or wrong."""
 

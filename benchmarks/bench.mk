@@ -14,12 +14,16 @@ SOAK_USERS ?= 20
 # Names the result files, so runs of different changes sit side by side.
 SOAK_LABEL ?= soak
 
-.PHONY: bench loadtest soak loadtest-smoke
+.PHONY: bench bench-access loadtest soak loadtest-smoke
 
 ## bench: Bento vs bare Starlette vs the old FastAPI prototype (wrk, c=1 and 16)
-bench:
+bench: bench-access
 	BENTOML_HOME=$(BENCH_HOME) $(BENCH_PY) -m benchmarks.run \
 		--duration $(BENCH_DURATION) --rounds $(BENCH_ROUNDS) $(BENCH_ARGS)
+
+## bench-access: cost of the API-key check and rate limit per request (µs table)
+bench-access:
+	$(BENCH_PY) -m benchmarks.access_check
 
 ## loadtest: headless Locust (original task mix) against a fresh Bento
 loadtest:

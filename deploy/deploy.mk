@@ -4,15 +4,21 @@
 
 DEPLOY_PYTHON ?= .venv/bin/python
 DEPLOY_ARCHIVE ?= deploy/.work/churn-ab.oci.tar
+# The image `make image-archive` exports (the last `make image` by default).
+DEPLOY_IMAGE ?= localhost/churn-ab:latest
 # ssh destination for `make deploy DEPLOY_HOST=user@host` (not HOST: some
 # shells export that as the machine's own name).
 DEPLOY_HOST ?=
 
-.PHONY: base-image image image-archive image-test compose-check k8s-check deploy deploy-dry-run rollback
+.PHONY: base-image prometheus-image image image-archive image-test compose-check k8s-check deploy deploy-dry-run rollback
 
 ## base-image: make python:3.11-slim locally with debootstrap (idempotent)
 base-image:
 	deploy/base-image.sh
+
+## prometheus-image: Prometheus from Debian's package, for the compose stack (idempotent)
+prometheus-image:
+	deploy/prometheus-image.sh
 
 ## image: bentoml build + containerize; prints the image name
 image:
@@ -20,7 +26,7 @@ image:
 
 ## image-archive: export the last built image to $(DEPLOY_ARCHIVE)
 image-archive:
-	deploy/export-image.sh localhost/churn-ab:latest $(DEPLOY_ARCHIVE)
+	deploy/export-image.sh $(DEPLOY_IMAGE) $(DEPLOY_ARCHIVE)
 
 ## image-test: build, run and probe the image (slow: a few minutes cold)
 image-test:

@@ -7,7 +7,10 @@
 set -euo pipefail
 packages=(prometheus jsonnet wrk sqlite3 make postgresql chromium)
 if [[ "${1:-}" == "image" ]]; then
-  packages=(buildah debootstrap podman runc iptables)
+  # openssh-server: the throw-away deploy host; catatonit: podman kube play's
+  # pause image; dnsname: compose services find each other by name (CNI).
+  packages=(buildah debootstrap podman runc iptables openssh-server catatonit
+    golang-github-containernetworking-plugin-dnsname)
 fi
 missing=()
 for package in "${packages[@]}"; do
@@ -20,10 +23,17 @@ fi
 echo "installing: ${missing[*]}"
 sudo_cmd=()
 [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+# Without systemd, maintainer scripts would start sshd (on every address) and
+# the others through invoke-rc.d: forbid service starts while installing.
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+  "${sudo_cmd[@]}" chmod 755 /usr/sbin/policy-rc.d
+  trap '"${sudo_cmd[@]}" rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 "${sudo_cmd[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # Debian starts services on install; the tests start their own on loopback.
-for service in prometheus postgresql; do
+for service in prometheus postgresql ssh; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
     "${sudo_cmd[@]}" systemctl stop "$service" || true
   fi

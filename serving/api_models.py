@@ -116,3 +116,55 @@ class FeedbackBatchResult(BaseModel):
     results: list[FeedbackResult]
     accepted: int
     duplicate: int
+
+
+class VariantExplanation(BaseModel):
+    """One variant's explanation; ``base_value + Σ contributions == output``."""
+
+    variant: str
+    model_tag: str
+    space: Literal["probability", "log_odds"] = Field(
+        description="What base value and contributions add up to: the churn "
+        "probability (v1, forest) or its log-odds (v2, boosting)."
+    )
+    base_value: float = Field(description="Expected model output over training.")
+    contributions: dict[str, float] = Field(
+        description="Each of the 19 input features' SHAP value, one-hot columns "
+        "summed; positive pushes towards churn."
+    )
+    output: float = Field(description="The model output in `space`.")
+    churn_probability: float = Field(description="What /predict would answer.")
+    top_towards_churn: list[str] = Field(
+        description="Features pushing towards churn, strongest first (at most 5)."
+    )
+
+
+class ExplainResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "experiment": f"churn-{CHAMPION}-vs-{CHALLENGER}",
+                "epoch": 1,
+                "assigned_variant": CHAMPION,
+                "explanations": [
+                    {
+                        "variant": CHAMPION,
+                        "model_tag": "churn_v1:abc",
+                        "space": "probability",
+                        "base_value": 0.27,
+                        "contributions": {"tenure": 0.117, "Contract": 0.084},
+                        "output": 0.79,
+                        "churn_probability": 0.79,
+                        "top_towards_churn": ["tenure", "Contract"],
+                    }
+                ],
+            }
+        }
+    )
+
+    experiment: str
+    epoch: int
+    assigned_variant: str = Field(description="Variant the customer is assigned to.")
+    explanations: list[VariantExplanation] = Field(
+        description="The assigned variant's, or every variant's with ?variants=all."
+    )

@@ -112,6 +112,6 @@ def check_variable_names(environ: Mapping[str, str], *, allow_unknown: bool) -> 
         logger.warning("%s (ignored: %s is set)", problems, ALLOW_UNKNOWN_VARIABLE)
         return
     raise SettingsError(
-        f"{problems} (python -m ab_router config lists every setting; "
+        f"{problems} (python -m serving config lists every setting; "
         f"{ALLOW_UNKNOWN_VARIABLE}=1 starts anyway)"
     )

@@ -1,6 +1,6 @@
 """The effective configuration: every setting, its value and where it came from.
 
-Backs ``python -m ab_router config``, so an operator can check a deployment
+Backs ``python -m serving config``, so an operator can check a deployment
 without starting it. Secrets never leave masked: a ``SecretStr`` shows as
 ``********`` (a URL keeps its scheme, user and host, never its password), and so
 does any field whose name says it holds a token, key, secret or password.

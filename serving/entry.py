@@ -2,7 +2,9 @@
 
 BentoML-free: it gets the model scorers and model descriptions handed in, so
 tests can build it around real models loaded in-process. Each concern is its
-own object: ``requests`` (predict, feedback), ``statistics`` (stats, report,
+own object: ``requests`` (predict, feedback), ``explanations`` (explain,
+never recorded), ``drift`` (PSI and concept drift, counted by
+``drift_recorder``), ``statistics`` (stats, report,
 gauges), ``control`` (admin changes) and ``canary`` (automatic stages).
 """
 
@@ -15,9 +17,13 @@ from typing import Any
 from ab_router.ledger import open_ledger
 from serving.admin_auth import BearerAuth
 from serving.canary_scheduler import CanaryScheduler
+from serving.drift_monitor import DriftMonitor, load_references
+from serving.drift_recorder import DriftRecorder
 from serving.experiment_control import ExperimentControl
+from serving.explain_path import ExplanationPath, PipelineLoader, no_pipelines
 from serving.live_statistics import LiveStatistics
 from serving.metrics import ServiceMetrics
+from serving.metrics_self_check import OK, MetricsSelfCheck
 from serving.model_router import Scorer
 from serving.predictor import Predictor
 from serving.request_path import RequestPath
@@ -30,9 +36,11 @@ ENDPOINTS = {
     "POST /predict_batch": "score many customers, each routed on its own",
     "POST /feedback": "report a true outcome for a request or customer",
     "POST /feedback_batch": "report many outcomes",
+    "POST /explain": "per-feature contributions to a customer's score (not recorded)",
     "GET /health": "liveness and model status",
     "GET /models": "served models, their metrics and current weights",
     "GET /ab-test/stats": "per-variant traffic, latency and predicted churn",
+    "GET /ab-test/drift": "per-variant input drift (PSI) and concept drift",
     "GET /ab-test/": "the experiment as a page (HTML, refreshes itself)",
     "GET /metrics": "Prometheus metrics",
     "GET /docs": "OpenAPI page (BentoML)",
@@ -47,18 +55,35 @@ class EntryApp:
         model_descriptions: Mapping[str, Mapping[str, Any]],
         *,
         metrics: ServiceMetrics | None = None,
+        load_pipeline: PipelineLoader = no_pipelines,
+        metrics_check: MetricsSelfCheck | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics_check = metrics_check
         self.model_descriptions = dict(model_descriptions)
         self.ledger = open_ledger(settings.ledger.url(), settings.ledger.ledger_path)
         initial = self.ledger.ensure_experiment(settings.experiment)
         self.state = StateCache(self.ledger, initial, settings.entry.state_refresh_s)
+        tags = {v: str(d.get("tag")) for v, d in self.model_descriptions.items()}
+        references = load_references(self.model_descriptions)
+        self.drift_recorder = DriftRecorder(
+            self.ledger,
+            references,
+            tags,
+            flush_s=settings.drift.drift_flush_s,
+            buffer_rows=settings.drift.drift_buffer_rows,
+        )
+        self.drift_recorder.start()
+        self.drift = DriftMonitor(
+            self.ledger, self.state, self.model_descriptions, references, settings.drift
+        )
         self.predictor = Predictor(
             ledger=self.ledger,
             state=self.state,
             scorers=scorers,
             settings=settings.entry,
             metrics=metrics,
+            drift=self.drift_recorder,
         )
         experiment = settings.experiment_settings
         self.statistics = LiveStatistics(
@@ -79,10 +104,15 @@ class EntryApp:
             after_predict=self.canary.maybe_evaluate,
             metrics=metrics,
         )
+        self.explanations = ExplanationPath(self.state, tags, load_pipeline, metrics)
         self.control = ExperimentControl(
             self.ledger, self.state, BearerAuth(settings.admin.admin_token), metrics
         )
         self.started_at = time.time()
+
+    def close(self) -> None:
+        """At shutdown: add the last drift counts to the ledger."""
+        self.drift_recorder.close()
 
     def index(self) -> dict[str, Any]:
         return {
@@ -96,6 +126,7 @@ class EntryApp:
     async def health(self) -> dict[str, Any]:
         await self.predictor.probe_open_circuits()
         up = self.predictor.models_up()
+        metrics = OK if self.metrics_check is None else self.metrics_check.check()
         return {
             "status": "healthy" if any(up.values()) else "degraded",
             "models": {
@@ -106,6 +137,9 @@ class EntryApp:
                 }
                 for variant in sorted(self.model_descriptions)
             },
+            # Degraded metrics do not make the service unhealthy: it still
+            # answers correctly, only its counters no longer reach /metrics.
+            **metrics.to_health(),
             "uptime_s": round(time.time() - self.started_at, 3),
         }
 

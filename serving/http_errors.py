@@ -57,6 +57,13 @@ class InvalidBodyError(AbRouterError):
         return {**super().to_dict(), "fields": self.fields}
 
 
+class InvalidQueryError(AbRouterError):
+    """A query parameter has a value the route does not understand."""
+
+    status = 422
+    code = "invalid_query"
+
+
 class BodyTooLargeError(PayloadTooLargeError):
     """A request body is larger than the route accepts."""
 
@@ -66,6 +73,27 @@ class BodyTooLargeError(PayloadTooLargeError):
 class UnsupportedMediaTypeError(AbRouterError):
     status = 415
     code = "unsupported_media_type"
+
+
+class ApiKeyError(AbRouterError):
+    """No API key, or one the key file does not hold."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class RateLimitedError(AbRouterError):
+    """An API key sent more than its rate allows; try again after a while."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int, field: str) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "retry_after_s": self.retry_after_s}
 
 
 class DuplicateKeyError(AbRouterError):
@@ -91,6 +119,8 @@ def render_error(exc: BaseException) -> ErrorAnswer:
     headers = {"content-type": "application/json"}
     if status == 401:
         headers["www-authenticate"] = "Bearer"
+    if isinstance(exc, RateLimitedError):
+        headers["retry-after"] = str(exc.retry_after_s)
     return ErrorAnswer(status, json.dumps({"error": error}).encode(), headers)
 
 
@@ -127,6 +157,12 @@ def json_errors(
         try:
             return await api(*args, **kwargs)
         except Exception as exc:  # rendered; logged when a bug
-            return cast(R, error_response(exc))
+            response = error_response(exc)
+            context = kwargs.get("ctx")
+            if context is not None:
+                # BentoML gives an API that takes a Context the Context's
+                # status, overriding the returned Response's: carry it over.
+                context.response.status_code = response.status_code  # type: ignore[attr-defined]
+            return cast(R, response)
 
     return answer

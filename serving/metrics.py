@@ -117,14 +117,28 @@ class ServiceMetrics:
 
 # Label values from small fixed sets are created at start so every series
 # exists (at 0) before the first event: rate() and alerts see "0", not "no data".
-ENDPOINTS = ("predict", "predict_batch", "feedback", "admin")
+ENDPOINTS = ("predict", "predict_batch", "feedback", "admin", "explain")
 OUTCOMES = ("success", "client_error", "server_error", "unavailable")
 ERROR_KINDS = ("validation", "model_timeout", "model_error", "ledger", "internal")
 FEEDBACK_OUTCOMES = ("accepted", "duplicate", "conflict", "unknown_id")
 
 
 @functools.cache
+def count_as_writer() -> None:
+    """Add this process to ``churn_ab_metrics_writers``: its sample is in the
+    directory only while the process's files are (serving/metrics_self_check.py)."""
+    import prometheus_client as prom  # after PROMETHEUS_MULTIPROC_DIR is set
+
+    prom.Gauge(
+        f"{PREFIX}metrics_writers",
+        "Live worker processes whose metric files /metrics reads.",
+        multiprocess_mode="livesum",
+    ).set(1)
+
+
+@functools.cache
 def _service_metrics() -> ServiceMetrics:
+    count_as_writer()
     metrics = ServiceMetrics._build()
     for endpoint in ENDPOINTS:
         for outcome in OUTCOMES:
@@ -200,4 +214,5 @@ def render_families(families: Iterable[GaugeFamily]) -> str:
 
 @functools.cache
 def _model_service_metrics() -> ModelServiceMetrics:
+    count_as_writer()
     return ModelServiceMetrics._build()

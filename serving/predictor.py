@@ -26,6 +26,7 @@ from ab_router.state import ExperimentState
 from churn_features.encoding import schema_codes
 from churn_features.schema import ID_COLUMN
 from serving.coalescing import CallCoalescer
+from serving.drift_recorder import DriftRecorder
 from serving.metrics import ServiceMetrics
 from serving.model_router import ModelRouter, Scorer
 from serving.request_ids import new_request_ids
@@ -71,11 +72,13 @@ class Predictor:
         scorers: Mapping[str, Scorer],
         settings: EntrySettings,
         metrics: ServiceMetrics | None = None,
+        drift: DriftRecorder | None = None,
     ) -> None:
         self.ledger = ledger
         self.state = state
         self.models = ModelRouter(scorers, settings, metrics)
         self.metrics = metrics
+        self.drift = drift
         self._background: set[asyncio.Task[None]] = set()
         # Requests that finish scoring while a commit runs share the next one.
         self._commits: CallCoalescer[Sequence[Exposure], None] = CallCoalescer(
@@ -122,6 +125,13 @@ class Predictor:
                 )
                 exposures.append(exposure)
         await self._record(exposures, codes, shared)
+        if self.drift is not None:
+            # Counted under the variant whose model scored the rows.
+            name, epoch = state.config.name, state.epoch
+            for indices, (variant, scores) in zip(
+                groups.values(), answered, strict=True
+            ):
+                self.drift.observe(name, epoch, variant, codes[indices], scores[:, 0])
         return [p for p in predictions if p is not None]
 
     async def _record(

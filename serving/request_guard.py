@@ -1,5 +1,10 @@
 """Guard the JSON API routes before BentoML parses a body, and count rejections.
 
+With API keys configured it first asks ``AccessControl`` who is calling (401)
+and, once the body is parsed, charges the key with the request's rows (429):
+every route in ``ROUTE_ENDPOINTS`` is covered, so a new route is protected by
+adding it there.
+
 BentoML accepts forms, plain text and multipart on every API (a multipart body
 without a boundary even becomes a 500), has no body size limit, and lets a
 duplicated JSON key silently win. This ASGI middleware answers those with a
@@ -14,6 +19,7 @@ import json
 from typing import Any
 
 from ab_router.errors import AbRouterError
+from serving.access import AccessControl
 from serving.http_errors import (
     BodyTooLargeError,
     DuplicateKeyError,
@@ -28,7 +34,10 @@ ROUTE_ENDPOINTS = {
     "/predict_batch": "predict_batch",
     "/feedback": "feedback",
     "/feedback_batch": "feedback",
+    "/explain": "explain",
 }
+# The list whose length a request costs against its key's rate (else 1).
+ROUTE_ROWS = {"/predict_batch": "customers", "/feedback_batch": "labels"}
 VALIDATION_STATUSES = frozenset({400, 413, 415, 422})
 JSON_TYPES = frozenset({"application/json"})
 
@@ -43,9 +52,12 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 class RequestGuardMiddleware:
-    def __init__(self, app: Any, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: Any, max_body_bytes: int, access: AccessControl | None = None
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.access = access
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         endpoint = (
@@ -56,12 +68,29 @@ class RequestGuardMiddleware:
         if endpoint is None:
             await self.app(scope, receive, send)
             return
+        access = self.access
+        key = None
+        if access is not None:
+            try:
+                key = access.authenticate(scope["headers"])
+            except AbRouterError as refused:
+                self._count_refusal(endpoint)
+                await _respond(send, render_error(refused))
+                return
         try:
-            body = await self._checked_body(scope, receive)
+            body, parsed = await self._checked_body(scope, receive)
         except AbRouterError as rejected:
             self._count(endpoint)
             await _respond(send, render_error(rejected))
             return
+        if key is not None and access is not None:
+            field = ROUTE_ROWS.get(scope["path"])
+            try:
+                access.admit(key, _rows(parsed, field), field or "Authorization")
+            except AbRouterError as refused:
+                self._count_refusal(endpoint)
+                await _respond(send, render_error(refused))
+                return
 
         delivered = False
 
@@ -82,7 +111,7 @@ class RequestGuardMiddleware:
 
         await self.app(scope, replay, observe)
 
-    async def _checked_body(self, scope: Any, receive: Any) -> bytes:
+    async def _checked_body(self, scope: Any, receive: Any) -> tuple[bytes, Any]:
         headers = {k.decode("latin-1").lower(): v for k, v in scope["headers"]}
         content_type = headers.get("content-type")
         if content_type is not None:
@@ -116,12 +145,12 @@ class RequestGuardMiddleware:
         # Repeated keys are caught while parsing; invalid JSON is left to
         # BentoML's validation, which names the problem.
         try:
-            json.loads(body, object_pairs_hook=_no_duplicates)
+            parsed = json.loads(body, object_pairs_hook=_no_duplicates)
         except DuplicateKeyError:
             raise
         except (ValueError, RecursionError):
-            pass
-        return body
+            parsed = None
+        return body, parsed
 
     def _too_large(self) -> BodyTooLargeError:
         return BodyTooLargeError(
@@ -131,10 +160,23 @@ class RequestGuardMiddleware:
         )
 
     @staticmethod
+    def _count_refusal(endpoint: str) -> None:
+        ServiceMetrics.create().requests.labels(endpoint, "client_error").inc()
+
+    @staticmethod
     def _count(endpoint: str) -> None:
         metrics = ServiceMetrics.create()
         metrics.errors.labels("validation").inc()
         metrics.requests.labels(endpoint, "client_error").inc()
+
+
+def _rows(parsed: Any, field: str | None) -> int:
+    """Rows a request costs: its list's length (a malformed body costs 1 and
+    is then refused by validation)."""
+    if field is None or not isinstance(parsed, dict):
+        return 1
+    items = parsed.get(field)
+    return max(len(items), 1) if isinstance(items, list) else 1
 
 
 async def _respond(send: Any, answer: ErrorAnswer) -> None:

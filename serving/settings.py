@@ -25,6 +25,7 @@ from ab_router.config import (
     parse_mode,
 )
 from ab_router.errors import ConfigError
+from ab_router.statistics.concept_drift import ConceptDriftConfig
 from ab_router.statistics.decision import DecisionConfig
 
 ENV_PREFIX = "CHURN_AB_"
@@ -223,6 +224,65 @@ class AdminSettings(BaseSettings):
     """Bearer token for the admin endpoints. Unset: admin endpoints refuse."""
 
 
+class DriftSettings(BaseSettings):
+    """Live input drift (PSI) and concept drift (labelled quality) per variant."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    drift_flush_s: float = Field(5.0, gt=0, le=3600)
+    """How often an entry worker adds its drift bin counts to the ledger
+    (seconds; also at shutdown). A SIGKILLed worker loses at most this much of
+    its counts (derived counts: the exposures themselves are never lost)."""
+    drift_buffer_rows: int = Field(4096, ge=1, le=1_000_000)
+    """Answered rows a worker buffers per variant before it bins them, so
+    binning runs once per many requests, not per request."""
+    drift_window_hours: int = Field(24, ge=0, le=24 * 365)
+    """Hours of the current epoch the PSI gauges read (0: the whole epoch).
+    ``GET /ab-test/drift?hours=`` picks another window."""
+    drift_refresh_s: float = Field(5.0, ge=0, le=3600)
+    """How long a worker reuses its drift view for scrapes (seconds)."""
+    concept_window_labels: int = Field(2000, ge=1, le=100_000)
+    """Labels in the concept-drift window: a variant's last N labelled answers
+    of the current epoch."""
+    concept_min_labels: int = Field(200, ge=1)
+    """Labels a window needs before it is judged (fewer are too noisy)."""
+    concept_brier_margin: float = Field(0.03, ge=0, le=1)
+    """Brier points the window may exceed the model's held-out Brier by."""
+    concept_auc_margin: float = Field(0.05, ge=0, le=1)
+    """ROC AUC points the window may fall below the held-out AUC by."""
+
+    def concept_config(self) -> ConceptDriftConfig:
+        return ConceptDriftConfig(
+            brier_margin=self.concept_brier_margin,
+            auc_margin=self.concept_auc_margin,
+            min_labels=self.concept_min_labels,
+        )
+
+
+class AccessSettings(BaseSettings):
+    """Who may call the prediction and feedback routes, and how often."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    api_keys_file: Path | None = None
+    """Key file (``name:salt:hash[:rate:burst]`` lines, written by ``python -m
+    ab_router api-key add``). Unset (the default): /predict, /predict_batch,
+    /feedback, /feedback_batch and /explain are open to anyone. Set: each
+    needs ``Authorization: Bearer <key>``; the file is re-read within a second
+    of a change, so keys rotate without a restart."""
+    api_key_rate: float | None = Field(None, gt=0, le=1_000_000)
+    """Default requests per second of a key (a batch counts as its rows) when
+    its line sets none. Unset: keys without their own rate are not limited."""
+    api_key_burst: float | None = Field(None, gt=0, le=10_000_000)
+    """Default bucket size (rows) with ``api_key_rate``; defaults to one
+    second's worth of the rate."""
+
+    @field_validator("api_keys_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
 class StartupSettings(BaseSettings):
     """How the start reacts to configuration mistakes (``serving/startup.py``)."""
 
@@ -246,6 +306,9 @@ class Settings:
         self.experiment_settings = ExperimentSettings()
         self.ledger = LedgerSettings()
         self.admin = AdminSettings()
+        self.drift = DriftSettings()
+
+        self.access = AccessSettings()
         self.experiment = self.experiment_settings.to_config()
 
 

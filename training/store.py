@@ -10,6 +10,7 @@ import numpy as np
 import sklearn
 from sklearn.pipeline import Pipeline
 
+from churn_features.reference import REFERENCE_METADATA_KEY, ReferenceDistributions
 from churn_features.schema import FEATURE_ORDER, SCHEMA_VERSION
 from training.evaluation import Evaluation
 from training.pipelines import Profile, Variant
@@ -26,6 +27,7 @@ class TrainedModel:
     seed: int
     trained_at: str
     training_seconds: float
+    reference: ReferenceDistributions
 
 
 def model_metadata(model: TrainedModel) -> dict[str, Any]:
@@ -54,6 +56,8 @@ def model_metadata(model: TrainedModel) -> dict[str, Any]:
         # The service may refuse quick-profile models outside tests.
         "training_profile": model.profile.value,
         "seed": model.seed,
+        # Drift detection compares live requests and scores with these.
+        REFERENCE_METADATA_KEY: model.reference.to_metadata(),
     }
 
 

@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 from sklearn.model_selection import train_test_split
 
 from churn_features.schema import FEATURE_ORDER, TARGET_COLUMN
 from training.data import TrainingData, load_training_data
 from training.evaluation import Evaluation, evaluate
 from training.pipelines import VARIANTS, Profile, Variant, build_pipeline
+from training.reference import training_reference
 from training.settings import DataSettings
 from training.store import TrainedModel, save_to_store
 from training.threshold import out_of_fold_probabilities, rate_matching_threshold
@@ -67,6 +69,19 @@ class _Stopwatch:
         logger.info("[%6.1fs] %s", self.elapsed(), message)
 
 
+def split_indices(
+    target: NDArray[np.int64], seed: int
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Row positions of the training and the held-out test split (stratified)."""
+    train_index, test_index = train_test_split(
+        np.arange(target.size),
+        test_size=TEST_FRACTION,
+        stratify=target,
+        random_state=seed,
+    )
+    return np.asarray(train_index), np.asarray(test_index)
+
+
 def train_variant(
     variant: Variant,
     data: TrainingData,
@@ -78,12 +93,7 @@ def train_variant(
     """Fit one variant on the training split, pick its threshold, score the test."""
     frame = data.frame
     target = frame[TARGET_COLUMN].to_numpy(dtype=np.int64)
-    train_index, test_index = train_test_split(
-        np.arange(len(frame)),
-        test_size=TEST_FRACTION,
-        stratify=target,
-        random_state=seed,
-    )
+    train_index, test_index = split_indices(target, seed)
     features = frame[list(FEATURE_ORDER)]
     x_train, y_train = features.iloc[train_index], target[train_index]
     x_test, y_test = features.iloc[test_index], target[test_index]
@@ -94,6 +104,7 @@ def train_variant(
     clock.stage(f"{variant.variant}: {folds}-fold out-of-fold predictions")
     oof = out_of_fold_probabilities(pipeline, x_train, y_train, folds, seed)
     threshold = rate_matching_threshold(oof, float(y_train.mean()))
+    reference = training_reference(x_train, oof)
     clock.stage(f"{variant.variant}: fitting on {len(x_train)} rows")
     pipeline.fit(x_train, y_train)
     training_seconds = time.perf_counter() - started
@@ -120,6 +131,7 @@ def train_variant(
         seed=seed,
         trained_at=trained_at,
         training_seconds=training_seconds,
+        reference=reference,
     )
 
 

@@ -15,11 +15,12 @@ import json
 import time
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import ClassVar, TypeVar
 
 from ab_router.config import ExperimentConfig
 from ab_router.errors import UnknownRequestError
-from ab_router.ledger import migrations, rollups, schema
+from ab_router.ledger import archive, migrations, rollups, schema
 from ab_router.ledger.changes import SELECT_SEED, change_statements, startup_statements
 from ab_router.ledger.codecs import (
     EXPOSURE_COLUMNS,
@@ -31,6 +32,7 @@ from ab_router.ledger.codecs import (
     transition_from_row,
 )
 from ab_router.ledger.cursor import Cursor
+from ab_router.ledger.drift_counts import DriftCountsStore
 from ab_router.ledger.labels import LabelResult, label_work
 from ab_router.ledger.rollups import ROLLUP_COLUMNS, Delta, EpochRollup, RollupRow
 from ab_router.ledger.statistics_reads import StatisticsReads
@@ -54,7 +56,7 @@ _INSERT_EXPOSURE = (
 _IDS_PER_READ = 500
 
 
-class Ledger(StatisticsReads):
+class Ledger(StatisticsReads, DriftCountsStore):
     """The ledger operations the service and the report use."""
 
     # Newest exposure first (label_customer): the reverse of _exposure_order.
@@ -435,12 +437,32 @@ class Ledger(StatisticsReads):
 
         def work(cursor: Cursor) -> list[rollups.Mismatch]:
             recomputed = rollups.recompute(cursor)
-            return rollups.compare(
-                rollups.stored(rollups.cursor_fetch(cursor)), recomputed
+            fetch = rollups.cursor_fetch(cursor)
+            archived = frozenset(
+                (str(x), int(e))
+                for x, e in fetch("SELECT experiment, epoch FROM archives", ())
             )
+            return rollups.compare(rollups.stored(fetch), recomputed, archived)
 
         return self._transaction(work, "verify the rollups")
 
+    # -- retention (issue #12 item 5) ----------------------------------------
+
+    def archivable_epochs(self, older_than_s: float) -> list[tuple[str, int]]:
+        """Closed epochs whose newest exposure is older than ``older_than_s``."""
+        return archive.archivable_epochs(self, older_than_s)
+
+    def archive_epoch(
+        self, experiment: str, epoch: int, directory: Path
+    ) -> archive.ArchivedEpoch:
+        """Move an epoch's rows to a checked file (``ledger.archive``)."""
+        return archive.archive_epoch(self, experiment, epoch, directory)
+
+    def restore_archive(self, path: Path) -> archive.ArchivedEpoch:
+        """Put an archived epoch's rows back."""
+        return archive.restore_archive(self, path)
+
     def rebuild_rollups(self) -> None:
-        """Recompute every rollup from the rows (one transaction)."""
+        """Recompute every rollup from the rows (one transaction); archived
+        epochs keep theirs."""
         self._transaction(self._rebuild, "rebuild the rollups")

@@ -14,8 +14,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NoReturn
 
-from ab_router.errors import ConflictingLabelError, UnknownRequestError
+from ab_router.errors import (
+    ArchivedRequestError,
+    ConflictingLabelError,
+    UnknownRequestError,
+)
 from ab_router.ledger.codecs import StoredId
 from ab_router.ledger.cursor import Cursor
 from ab_router.ledger.rollups import ROLLUP_COLUMNS, Delta, RollupRow
@@ -55,9 +60,7 @@ def label_work(
         )
         row = cursor.fetchone()
         if row is None:
-            raise UnknownRequestError(
-                f"no exposure recorded for request_id {request_id!r}", field=field
-            )
+            _refuse_unknown(cursor, request_id, stored_id, field)
         before = RollupRow.of(row)
         if before.label is not None:
             if before.label == label:
@@ -79,3 +82,22 @@ def label_work(
         return LabelOutcome.ACCEPTED
 
     return work
+
+
+def _refuse_unknown(
+    cursor: Cursor, request_id: str, stored_id: StoredId, field: str
+) -> NoReturn:
+    cursor.execute(
+        "SELECT experiment, epoch FROM archived_requests WHERE request_id = ?",
+        (stored_id,),
+    )
+    archived = cursor.fetchone()
+    if archived is not None:
+        raise ArchivedRequestError(
+            f"request {request_id!r} belongs to epoch {archived[1]} of experiment "
+            f"{archived[0]!r}, which was archived: its labels can no longer change",
+            field=field,
+        )
+    raise UnknownRequestError(
+        f"no exposure recorded for request_id {request_id!r}", field=field
+    )

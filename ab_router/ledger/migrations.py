@@ -5,7 +5,10 @@ table). Schema 2 adds the model-versions table, each exposure's model ids,
 the model ids in force per epoch and the rollups, which the upgrade builds
 from the rows already stored. Schema 3 makes a SQLite exposure smaller: a
 UUID request id as 16 bytes (``codecs.compact_request_id``) and no index by
-epoch; on PostgreSQL it changes nothing. ``migrate`` runs in the backend's start-up
+epoch; on PostgreSQL it changes nothing. Schema 4 adds the archive tables
+(``ab_router.ledger.archive``). Schema 5 adds the drift counts
+(``drift_counts``) and the index of labelled exposures that the
+concept-drift window reads. ``migrate`` runs in the backend's start-up
 transaction (SQLite's writer lock, PostgreSQL's advisory lock), so processes
 opening one ledger together upgrade it once; a failed upgrade rolls back and
 leaves the file as it was.
@@ -21,7 +24,7 @@ from ab_router.ledger import schema
 from ab_router.ledger.codecs import compact_request_id
 from ab_router.ledger.cursor import Cursor
 
-CURRENT_VERSION = 3
+CURRENT_VERSION = 5
 
 # Whether a table exists, per dialect (one ``?``: the table name).
 TABLE_EXISTS = {
@@ -65,10 +68,16 @@ def migrate(
         _upgrade_1_to_2(cursor, dialect)
     cursor.execute(schema.VERSION_TABLE.create(dialect))
     _reserve_unknown_model(cursor)
+    if 1 <= found <= 3:
+        for table in schema.SCHEMA_4_TABLES:
+            cursor.execute(table.create(dialect))
     if found == 1:
         rebuild(cursor)
     if 1 <= found <= 2 and dialect == "sqlite":
         _compact_sqlite_exposures(cursor)
+    if 1 <= found <= 4:
+        for statement in schema.schema_5_ddl(dialect):
+            cursor.execute(statement)
     cursor.execute(
         "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
         (CURRENT_VERSION, time.time()),

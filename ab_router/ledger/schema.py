@@ -280,6 +280,23 @@ ROLLUP_TABLES = (
     PAIRED_JOINT_BINS,
 )
 
+# -- schema 4: archives ----------------------------------------------------------
+
+#: One row per archived epoch: where its rows went and how to check them.
+ARCHIVES = KeyedTable(
+    "archives",
+    (_text("experiment"), _int("epoch")),
+    (_text("path"), _big("requests"), _text("sha256"), _real("archived_at")),
+)
+#: The request ids of archived rows (16 bytes each on SQLite), so feedback
+#: for one is told why it is refused instead of "unknown".
+ARCHIVED_REQUESTS = KeyedTable(
+    "archived_requests",
+    (_text("request_id"),),
+    (_text("experiment"), _int("epoch")),
+)
+SCHEMA_4_TABLES = (ARCHIVES, ARCHIVED_REQUESTS)
+
 #: Tables new in schema 2, in creation order.
 SCHEMA_2_TABLES: tuple[Table | KeyedTable, ...] = (
     MODEL_VERSIONS,
@@ -288,10 +305,40 @@ SCHEMA_2_TABLES: tuple[Table | KeyedTable, ...] = (
 )
 
 
+# -- schema 5: drift (issue #14) ----------------------------------------------
+
+# Live drift bin counts (ab_router/ledger/drift_counts.py): derived counts,
+# one row per experiment, epoch, variant, model tag and hour; ``counts`` is
+# the JSON of the per-bin integers.
+DRIFT_COUNTS = KeyedTable(
+    "drift_counts",
+    (_text("experiment"), _int("epoch"), _text("variant"), _text("model_tag"),
+     _int("hour")),
+    (_big("binned_rows"), _big("binned_scores"), _text("counts"),
+     _real("updated_at")),
+)  # fmt: skip
+
+# The concept-drift window (a variant's last N labels of an epoch) in N rows.
+# Partial: only labelled exposures are in it, so an unlabelled exposure costs
+# no more bytes than before.
+BY_LABEL = (
+    "CREATE INDEX IF NOT EXISTS exposures_by_label "
+    "ON exposures (experiment, epoch, variant, labelled_at) "
+    "WHERE labelled_at IS NOT NULL"
+)
+
+
+def schema_5_ddl(dialect: Dialect) -> tuple[str, ...]:
+    """What schema 5 adds to schema 4."""
+    return (DRIFT_COUNTS.create(dialect), BY_LABEL)
+
+
 def ddl(dialect: Dialect) -> tuple[str, ...]:
     """Every statement that creates the current schema on an empty database."""
     return (
         *(table.create(dialect) for table in TABLES),
         *indexes(dialect),
         *(table.create(dialect) for table in SCHEMA_2_TABLES),
+        *(table.create(dialect) for table in SCHEMA_4_TABLES),
+        *schema_5_ddl(dialect),
     )

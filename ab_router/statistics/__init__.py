@@ -21,13 +21,15 @@ Modules, from raw numbers to a verdict:
   shared by the summary, the report and the simulation.
 - :mod:`.sequential`: anytime-valid confidence sequence for the primary
   metric (Brier difference).
-- :mod:`.analysis`: what differs between the designs (SRM, quality rows,
-  comparisons), one small class each.
+- :mod:`.analysis`: what differs between the designs (SRM, quality,
+  comparisons), one small class each, over a ``LabelledData`` source
+  (``LabelledRows``: exact, from rows).
 - :mod:`.labelled_sums`: labelled quality as mergeable sums (``LabelledSums``,
   ``PairedSums``, score histograms for a binned AUC), with the column names
-  the ledger's rollups store.
-- :mod:`.sums_analysis`: the per-design quality and comparisons again, read
-  from those sums (the live view).
+  the ledger's rollups store; the pieces are :mod:`.score_histogram`,
+  :mod:`.variant_sums`, :mod:`.paired_sums` and :mod:`.sums_storage`.
+- :mod:`.sums_analysis`: ``QualitySums``, the ``LabelledData`` the live view
+  reads from those sums; the designs' code is the same.
 - :mod:`.model_split`: sums keyed by variant and model id, never pooled
   across models.
 - :mod:`.power`: labels needed for a minimum detectable effect.

@@ -1,4 +1,4 @@
-"""What differs between the two designs, one small class each.
+"""The two designs, one small class each, over either source of labels.
 
 :class:`IndependentAnalysis` (split, canary) and :class:`PairedAnalysis`
 (shadow) answer the same questions, so :func:`~.experiment.summarize` and
@@ -6,13 +6,19 @@ the report never branch on the design:
 
 - ``srm``: the sample-ratio-mismatch check (not applicable when paired:
   nothing is randomised);
-- ``quality``: the labelled rows a variant is judged on (when paired, both
+- ``quality``: the labelled data a variant is judged on (when paired, both
   variants on the same pairs, the challenger from its shadow scores);
 - ``compare``: the fixed-horizon challenger − champion tests, the Brier
   difference for the confidence sequence (:mod:`.running`) and the labels
   that count per variant;
 - ``running_brier``: the Brier difference after each label, in label-arrival
-  order (the report's curve).
+  order (the report's curve; rows only).
+
+``quality`` and ``compare`` read a :class:`LabelledData`: the only thing
+that differs between the exact summary and the live one is where the
+labelled inputs come from. :class:`LabelledRows` computes them from rows
+(exact, for the offline report); :class:`~.sums_analysis.QualitySums` from
+the mergeable sums of the live view's rollups.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from ab_router.statistics.design import Design
 from ab_router.statistics.exposure_arrays import ExposureArrays
 from ab_router.statistics.paired import mcnemar_test, paired_t_test
 from ab_router.statistics.quality import (
+    LOG_LOSS_EPS,
     VariantQuality,
     brier_losses,
     log_losses,
@@ -71,6 +78,47 @@ class Compared:
     """Labels that count per variant (pairs, when paired)."""
 
 
+@dataclass(frozen=True)
+class PairedEvidence:
+    """What the paired tests read about the labelled shadow pairs."""
+
+    brier_differences: MomentSummary
+    """Per-pair Brier(challenger) − Brier(champion)."""
+    log_loss_differences: MomentSummary
+    only_challenger_correct: int
+    only_champion_correct: int
+    roc_auc: DifferenceResult
+    """The paired challenger − champion ROC AUC test."""
+
+    @property
+    def n(self) -> int:
+        return self.brier_differences.n
+
+
+class LabelledData(Protocol):
+    """Where the labelled inputs of ``quality`` and ``compare`` come from."""
+
+    def own_quality(self, variant: str) -> VariantQuality:
+        """Quality on the labelled rows ``variant`` answered itself."""
+        ...
+
+    def paired_quality(
+        self, variant: str, champion: str, challenger: str
+    ) -> VariantQuality:
+        """Quality of ``variant`` (champion or challenger) on the shadow pairs."""
+        ...
+
+    def independent_auc(
+        self, champion: str, challenger: str, alpha: float
+    ) -> DifferenceResult:
+        """The challenger − champion ROC AUC test on each one's own rows."""
+        ...
+
+    def pairs(self, champion: str, challenger: str, alpha: float) -> PairedEvidence:
+        """The paired tests' inputs on the shadow pairs."""
+        ...
+
+
 class DesignAnalysis(Protocol):
     design: Design
 
@@ -82,17 +130,12 @@ class DesignAnalysis(Protocol):
     ) -> SrmResult: ...
 
     def quality(
-        self,
-        a: ExposureArrays,
-        variant: str,
-        champion: str,
-        challenger: str,
-        eps: float,
+        self, data: LabelledData, variant: str, champion: str, challenger: str
     ) -> VariantQuality: ...
 
     def compare(
         self,
-        a: ExposureArrays,
+        data: LabelledData,
         quality: Mapping[str, VariantQuality],
         champion: str,
         challenger: str,
@@ -104,12 +147,56 @@ class DesignAnalysis(Protocol):
     ) -> RunningDifference: ...
 
 
-def _own_rows_quality(a: ExposureArrays, variant: str, eps: float) -> VariantQuality:
-    """Quality on the labelled rows ``variant`` answered itself (no fallbacks)."""
-    lab = ~a.fallback & (a.variant == variant) & a.labelled
-    return variant_quality(
-        variant, a.probability[lab], a.label[lab], a.prediction[lab], eps=eps
-    )
+class LabelledRows:
+    """:class:`LabelledData` from labelled exposure rows (exact)."""
+
+    def __init__(self, a: ExposureArrays, eps: float = LOG_LOSS_EPS) -> None:
+        self.a, self.eps = a, eps
+
+    def _own_rows(self, variant: str) -> ExposureArrays:
+        a = self.a
+        return a.take(~a.fallback & (a.variant == variant) & a.labelled)
+
+    def _pairs(self, champion: str, challenger: str) -> ExposureArrays:
+        return self.a.take(self.a.paired_rows(champion, challenger) & self.a.labelled)
+
+    def own_quality(self, variant: str) -> VariantQuality:
+        x = self._own_rows(variant)
+        return variant_quality(
+            variant, x.probability, x.label, x.prediction, eps=self.eps
+        )
+
+    def paired_quality(
+        self, variant: str, champion: str, challenger: str
+    ) -> VariantQuality:
+        x = self._pairs(champion, challenger)
+        if variant == challenger:
+            p, pred = x.shadow_probability, x.shadow_prediction
+        else:
+            p, pred = x.probability, x.prediction
+        return variant_quality(variant, p, x.label, pred, eps=self.eps)
+
+    def independent_auc(
+        self, champion: str, challenger: str, alpha: float
+    ) -> DifferenceResult:
+        x1, x2 = self._own_rows(champion), self._own_rows(challenger)
+        return delong_independent(
+            x2.probability, x2.label, x1.probability, x1.label, alpha=alpha
+        )
+
+    def pairs(self, champion: str, challenger: str, alpha: float) -> PairedEvidence:
+        x, eps = self._pairs(champion, challenger), self.eps
+        y, p1, p2 = x.label, x.probability, x.shadow_probability
+        correct1, correct2 = x.prediction == y, x.shadow_prediction == y
+        return PairedEvidence(
+            MomentSummary.from_values(brier_losses(p2, y) - brier_losses(p1, y)),
+            MomentSummary.from_values(
+                log_losses(p2, y, eps=eps) - log_losses(p1, y, eps=eps)
+            ),
+            int(np.sum(correct2 & ~correct1)),
+            int(np.sum(correct1 & ~correct2)),
+            delong_paired(p2, p1, y, alpha=alpha),
+        )
 
 
 def _in_label_order(a: ExposureArrays, rows: np.ndarray) -> ExposureArrays:
@@ -130,18 +217,13 @@ class IndependentAnalysis:
         return srm_test(assigned, weights, threshold=threshold)
 
     def quality(
-        self,
-        a: ExposureArrays,
-        variant: str,
-        champion: str,
-        challenger: str,
-        eps: float,
+        self, data: LabelledData, variant: str, champion: str, challenger: str
     ) -> VariantQuality:
-        return _own_rows_quality(a, variant, eps)
+        return data.own_quality(variant)
 
     def compare(
         self,
-        a: ExposureArrays,
+        data: LabelledData,
         quality: Mapping[str, VariantQuality],
         champion: str,
         challenger: str,
@@ -149,8 +231,6 @@ class IndependentAnalysis:
     ) -> Compared:
         alpha = config.alpha
         q1, q2 = quality[champion], quality[challenger]
-        x1 = a.take(~a.fallback & (a.variant == champion) & a.labelled)
-        x2 = a.take(~a.fallback & (a.variant == challenger) & a.labelled)
         comparison = Comparison(
             self.design,
             brier=welch_test(
@@ -165,9 +245,7 @@ class IndependentAnalysis:
                 metric="accuracy",
                 alpha=alpha,
             ),
-            roc_auc=delong_independent(
-                x2.probability, x2.label, x1.probability, x1.label, alpha=alpha
-            ),
+            roc_auc=data.independent_auc(champion, challenger, alpha),
         )
         brier = independent_difference(
             RunningMoments.of(q1.brier_summary), RunningMoments.of(q2.brier_summary)
@@ -201,52 +279,35 @@ class PairedAnalysis:
         )
 
     def quality(
-        self,
-        a: ExposureArrays,
-        variant: str,
-        champion: str,
-        challenger: str,
-        eps: float,
+        self, data: LabelledData, variant: str, champion: str, challenger: str
     ) -> VariantQuality:
         if variant not in (champion, challenger):
-            return _own_rows_quality(a, variant, eps)
-        x = a.take(a.paired_rows(champion, challenger) & a.labelled)
-        if variant == challenger:
-            p, pred = x.shadow_probability, x.shadow_prediction
-        else:
-            p, pred = x.probability, x.prediction
-        return variant_quality(variant, p, x.label, pred, eps=eps)
+            return data.own_quality(variant)
+        return data.paired_quality(variant, champion, challenger)
 
     def compare(
         self,
-        a: ExposureArrays,
+        data: LabelledData,
         quality: Mapping[str, VariantQuality],
         champion: str,
         challenger: str,
         config: DecisionConfig,
     ) -> Compared:
-        alpha, eps = config.alpha, config.log_loss_eps
-        x = a.take(a.paired_rows(champion, challenger) & a.labelled)
-        y, p1, p2 = x.label, x.probability, x.shadow_probability
-        d_brier = MomentSummary.from_values(brier_losses(p2, y) - brier_losses(p1, y))
-        d_log = MomentSummary.from_values(
-            log_losses(p2, y, eps=eps) - log_losses(p1, y, eps=eps)
-        )
-        correct1, correct2 = x.prediction == y, x.shadow_prediction == y
+        alpha = config.alpha
+        s = data.pairs(champion, challenger, alpha)
         comparison = Comparison(
             self.design,
-            brier=paired_t_test(d_brier, metric="brier", alpha=alpha),
-            log_loss=paired_t_test(d_log, metric="log_loss", alpha=alpha),
-            accuracy=mcnemar_test(
-                int(np.sum(correct2 & ~correct1)),
-                int(np.sum(correct1 & ~correct2)),
-                int(y.size),
-                alpha=alpha,
+            brier=paired_t_test(s.brier_differences, metric="brier", alpha=alpha),
+            log_loss=paired_t_test(
+                s.log_loss_differences, metric="log_loss", alpha=alpha
             ),
-            roc_auc=delong_paired(p2, p1, y, alpha=alpha),
+            accuracy=mcnemar_test(
+                s.only_challenger_correct, s.only_champion_correct, s.n, alpha=alpha
+            ),
+            roc_auc=s.roc_auc,
         )
-        brier = paired_difference(RunningMoments.of(d_brier))
-        return Compared(comparison, brier, {champion: d_brier.n, challenger: d_brier.n})
+        brier = paired_difference(RunningMoments.of(s.brier_differences))
+        return Compared(comparison, brier, {champion: s.n, challenger: s.n})
 
     def running_brier(
         self, a: ExposureArrays, champion: str, challenger: str
@@ -274,6 +335,9 @@ __all__ = [
     "Comparison",
     "DesignAnalysis",
     "IndependentAnalysis",
+    "LabelledData",
+    "LabelledRows",
     "PairedAnalysis",
+    "PairedEvidence",
     "analysis_for",
 ]

@@ -10,8 +10,9 @@ all exposures (offline report, tests) and go through the same code.
 :func:`summarize_sums` is the live view's sibling: the same traffic summary,
 but labelled quality from mergeable sums (:mod:`.labelled_sums`, read through
 :mod:`.sums_analysis`), so it costs O(variants × bins) at any epoch size. The
-two share everything but ``quality`` and ``compare``; the summary says which
-ROC AUC it shows in ``auc_method``.
+two share everything but the source of the labelled data (a
+:class:`~.analysis.LabelledData`); the summary says which ROC AUC it shows in
+``auc_method``.
 
 It computes:
 
@@ -45,6 +46,8 @@ from ab_router.statistics.analysis import (
     Compared,
     Comparison,
     DesignAnalysis,
+    LabelledData,
+    LabelledRows,
     analysis_for,
 )
 from ab_router.statistics.decision import (
@@ -60,7 +63,7 @@ from ab_router.statistics.quality import VariantQuality
 from ab_router.statistics.results import to_jsonable
 from ab_router.statistics.sequential import SequentialResult, confidence_sequence
 from ab_router.statistics.srm import SrmResult
-from ab_router.statistics.sums_analysis import QualitySums, sums_analysis_for
+from ab_router.statistics.sums_analysis import QualitySums
 from ab_router.statistics.traffic_summary import EpochTraffic
 
 #: ``ExperimentSummary.auc_method`` of the exact summary.
@@ -161,16 +164,8 @@ def summarize(
     ``labelled`` needs to hold only the labelled exposures (unlabelled rows
     are ignored), so memory is O(labels + latency buckets), not O(requests).
     """
-    mode = _main_mode(traffic)
-    analysis = _analysis(traffic, mode, champion, challenger)
-    eps = config.log_loss_eps
-    quality = {
-        v: analysis.quality(labelled, v, champion, challenger, eps)
-        for v in _variants(traffic, weights, champion, challenger)
-    }
-    compared = analysis.compare(labelled, quality, champion, challenger, config)
     return _summary(
-        traffic, mode, analysis, weights, config, quality, compared,
+        traffic, LabelledRows(labelled, config.log_loss_eps), weights, config,
         champion=champion, challenger=challenger, auc_method=AUC_EXACT,
     )  # fmt: skip
 
@@ -196,17 +191,8 @@ def summarize_sums(
     :mod:`.labelled_sums`). Pass sums of one model per variant: see
     :mod:`.model_split`.
     """
-    mode = _main_mode(traffic)
-    rows_analysis = _analysis(traffic, mode, champion, challenger)
-    analysis = sums_analysis_for(rows_analysis.design)
-    sums = QualitySums(labelled, paired)
-    quality = {
-        v: analysis.quality(sums, v, champion, challenger)
-        for v in _variants(traffic, weights, champion, challenger)
-    }
-    compared = analysis.compare(sums, quality, champion, challenger, config)
     return _summary(
-        traffic, mode, rows_analysis, weights, config, quality, compared,
+        traffic, QualitySums(labelled, paired), weights, config,
         champion=champion, challenger=challenger,
         auc_method=binned_auc_method(_bins(labelled, paired)),
     )  # fmt: skip
@@ -232,18 +218,23 @@ def _variants(
 
 def _summary(
     traffic: EpochTraffic,
-    mode: str | None,
-    analysis: DesignAnalysis,
+    data: LabelledData,
     weights: Mapping[str, float],
     config: DecisionConfig,
-    quality: dict[str, VariantQuality],
-    compared: Compared,
     *,
     champion: str,
     challenger: str,
     auc_method: str,
 ) -> ExperimentSummary:
-    """What both summaries share: counts, latency, SRM and the verdict."""
+    """Both summaries: the design's quality and comparisons on ``data`` (rows
+    or sums, the only difference), then counts, latency, SRM and the verdict."""
+    mode = _main_mode(traffic)
+    analysis = _analysis(traffic, mode, champion, challenger)
+    quality = {
+        v: analysis.quality(data, v, champion, challenger)
+        for v in _variants(traffic, weights, champion, challenger)
+    }
+    compared = analysis.compare(data, quality, champion, challenger, config)
     assigned = traffic.counts("assigned")
     answered = traffic.where(fallback=False)
     srm = analysis.srm(assigned, weights, config.srm_threshold)

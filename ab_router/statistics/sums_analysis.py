@@ -1,39 +1,33 @@
-"""The per-design analysis again, reading mergeable sums instead of rows.
+"""The live view's labelled data: mergeable sums instead of rows.
 
-:mod:`.analysis` judges each design on labelled rows (exact, for the offline
-report); this module answers the same ``quality`` and ``compare`` questions
-from :class:`~.labelled_sums.LabelledSums` and
-:class:`~.labelled_sums.PairedSums` (the live view's rollups), so the cost is
-O(variants × bins) whatever the epoch's size. Every test but the ROC AUC one
-reads exactly the inputs the row path computes (means, moments, counts);
-the AUC difference uses the binned AUC and DeLong variance. The SRM check
-and the verdict do not read labelled data and stay in :mod:`.analysis` and
-:mod:`.experiment`.
+:class:`QualitySums` is the :class:`~.analysis.LabelledData` the live
+summary reads: the per-design ``quality`` and ``compare`` of
+:mod:`.analysis` run on it unchanged, reading
+:class:`~.labelled_sums.LabelledSums` and :class:`~.labelled_sums.PairedSums`
+(the rollups) instead of rows, so the cost is O(variants × bins) whatever
+the epoch's size. Every test but the ROC AUC one reads exactly the inputs
+the row path computes (means, moments, counts); the AUC difference uses the
+binned AUC and DeLong variance.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
-from ab_router.statistics.analysis import Compared, Comparison
+from ab_router.statistics.analysis import PairedEvidence
 from ab_router.statistics.auc import auc_z_test, delong_independent_of, label_error
-from ab_router.statistics.decision import DecisionConfig
-from ab_router.statistics.design import Design
 from ab_router.statistics.exposure_arrays import ExposureArrays
 from ab_router.statistics.labelled_sums import LabelledSums, PairedSums
-from ab_router.statistics.paired import mcnemar_test, paired_t_test
 from ab_router.statistics.quality import LOG_LOSS_EPS, VariantQuality
 from ab_router.statistics.results import DifferenceResult
-from ab_router.statistics.two_sample import two_proportion_test, welch_test
 
 
 @dataclass(frozen=True)
 class QualitySums:
-    """The labelled inputs of the live summary.
+    """The labelled inputs of the live summary (a :class:`.LabelledData`).
 
     ``labelled[v]``: the sums of the labelled, non-fallback rows variant ``v``
     answered itself (any mode), the rows :mod:`.analysis` calls "own rows".
@@ -77,110 +71,38 @@ class QualitySums:
         found = self.labelled.get(variant)
         return found if found is not None else LabelledSums.empty()
 
-    def pairs(self) -> PairedSums:
+    def pairs_sums(self) -> PairedSums:
         return self.paired if self.paired is not None else PairedSums.empty()
+
+    def own_quality(self, variant: str) -> VariantQuality:
+        return VariantQuality.from_sums(variant, self.own(variant))
+
+    def paired_quality(
+        self, variant: str, champion: str, challenger: str
+    ) -> VariantQuality:
+        s = self.pairs_sums()
+        side = s.challenger if variant == challenger else s.champion
+        return VariantQuality.from_sums(variant, side)
+
+    def independent_auc(
+        self, champion: str, challenger: str, alpha: float
+    ) -> DifferenceResult:
+        s1, s2 = self.own(champion), self.own(challenger)
+        return delong_independent_of(s2.auc(), s1.auc(), alpha=alpha)
+
+    def pairs(self, champion: str, challenger: str, alpha: float) -> PairedEvidence:
+        s = self.pairs_sums()
+        return PairedEvidence(
+            s.brier_differences,
+            s.log_loss_differences,
+            s.only_challenger_correct,
+            s.only_champion_correct,
+            _paired_auc(s, alpha),
+        )
 
 
 def _sums(x: ExposureArrays, eps: float) -> LabelledSums:
     return LabelledSums.from_arrays(x.probability, x.label, x.prediction, eps=eps)
-
-
-class SumsAnalysis(Protocol):
-    design: Design
-
-    def quality(
-        self, sums: QualitySums, variant: str, champion: str, challenger: str
-    ) -> VariantQuality: ...
-
-    def compare(
-        self,
-        sums: QualitySums,
-        quality: Mapping[str, VariantQuality],
-        champion: str,
-        challenger: str,
-        config: DecisionConfig,
-    ) -> Compared: ...
-
-
-class IndependentSums:
-    """Split and canary: each variant's own rows (as ``IndependentAnalysis``)."""
-
-    design = Design.INDEPENDENT
-
-    def quality(
-        self, sums: QualitySums, variant: str, champion: str, challenger: str
-    ) -> VariantQuality:
-        return VariantQuality.from_sums(variant, sums.own(variant))
-
-    def compare(
-        self,
-        sums: QualitySums,
-        quality: Mapping[str, VariantQuality],
-        champion: str,
-        challenger: str,
-        config: DecisionConfig,
-    ) -> Compared:
-        alpha = config.alpha
-        q1, q2 = quality[champion], quality[challenger]
-        s1, s2 = sums.own(champion), sums.own(challenger)
-        comparison = Comparison(
-            self.design,
-            brier=welch_test(
-                q2.brier_summary, q1.brier_summary, metric="brier", alpha=alpha
-            ),
-            log_loss=welch_test(
-                q2.log_loss_summary, q1.log_loss_summary, metric="log_loss", alpha=alpha
-            ),
-            accuracy=two_proportion_test(
-                q2.confusion.correct,
-                q1.confusion.correct,
-                metric="accuracy",
-                alpha=alpha,
-            ),
-            roc_auc=delong_independent_of(s2.auc(), s1.auc(), alpha=alpha),
-        )
-        brier = s2.brier_difference(s1)
-        return Compared(comparison, brier, {v: q.labelled for v, q in quality.items()})
-
-
-class PairedSumsAnalysis:
-    """Shadow: both variants on the same labelled pairs (as ``PairedAnalysis``)."""
-
-    design = Design.PAIRED
-
-    def quality(
-        self, sums: QualitySums, variant: str, champion: str, challenger: str
-    ) -> VariantQuality:
-        if variant == champion:
-            return VariantQuality.from_sums(variant, sums.pairs().champion)
-        if variant == challenger:
-            return VariantQuality.from_sums(variant, sums.pairs().challenger)
-        return VariantQuality.from_sums(variant, sums.own(variant))
-
-    def compare(
-        self,
-        sums: QualitySums,
-        quality: Mapping[str, VariantQuality],
-        champion: str,
-        challenger: str,
-        config: DecisionConfig,
-    ) -> Compared:
-        alpha = config.alpha
-        s = sums.pairs()
-        comparison = Comparison(
-            self.design,
-            brier=paired_t_test(s.brier_differences, metric="brier", alpha=alpha),
-            log_loss=paired_t_test(
-                s.log_loss_differences, metric="log_loss", alpha=alpha
-            ),
-            accuracy=mcnemar_test(
-                s.only_challenger_correct, s.only_champion_correct, s.n, alpha=alpha
-            ),
-            roc_auc=_paired_auc(s, alpha),
-        )
-        return Compared(
-            comparison, s.brier_difference(), {champion: s.n, challenger: s.n}
-        )
 
 
 def _paired_auc(s: PairedSums, alpha: float) -> DifferenceResult:
@@ -194,21 +116,4 @@ def _paired_auc(s: PairedSums, alpha: float) -> DifferenceResult:
     return auc_z_test(method, estimate, var, alpha)
 
 
-_ANALYSES: dict[Design, SumsAnalysis] = {
-    Design.INDEPENDENT: IndependentSums(),
-    Design.PAIRED: PairedSumsAnalysis(),
-}
-
-
-def sums_analysis_for(design: Design | str) -> SumsAnalysis:
-    """The sum-based analysis of ``design``."""
-    return _ANALYSES[Design(design)]
-
-
-__all__ = [
-    "IndependentSums",
-    "PairedSumsAnalysis",
-    "QualitySums",
-    "SumsAnalysis",
-    "sums_analysis_for",
-]
+__all__ = ["QualitySums"]

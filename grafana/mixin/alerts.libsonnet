@@ -17,6 +17,31 @@
     },
   },
 
+  // PSI above a threshold in a window with enough requests behind it.
+  local drifted(record, threshold) = |||
+    %(r)s{%(sel)s} > %(t)g
+    and on (job, variant)
+      %(n)s{%(sel)s} >= %(min)d
+  ||| % { r: record, sel: sel, t: threshold, n: n.driftRequests, min: cfg.driftMinRequests },
+
+  local featureDrift(name, threshold, forDuration, severity, size) = alert(
+    name,
+    drifted(n.featurePsi, threshold),
+    forDuration,
+    severity,
+    'The live distribution of an input feature moved away from training (%s).' % size,
+    'Feature {{ $labels.feature }} of variant {{ $labels.variant }} has a PSI of {{ $value | printf "%%.2f" }} against its training reference (> %g) in the current drift window.' % threshold,
+  ),
+
+  local scoreDrift(name, threshold, forDuration, severity, size) = alert(
+    name,
+    drifted(n.scorePsi, threshold),
+    forDuration,
+    severity,
+    "A variant's score distribution moved away from its training scores (%s)." % size,
+    'The churn scores of variant {{ $labels.variant }} have a PSI of {{ $value | printf "%%.2f" }} against its out-of-fold training scores (> %g) in the current drift window.' % threshold,
+  ),
+
   prometheusAlerts+:: {
     groups+: [
       {
@@ -85,12 +110,42 @@
             'Instance {{ $labels.instance }} cannot reach the model service of variant {{ $labels.variant }}; its traffic goes to a fallback variant or fails.',
           ),
           alert(
+            'ChurnAbMetricsDegraded',
+            |||
+              min by (job, instance) (churn_ab_metrics_self_check{%(sel)s}) == 0
+              or
+                sum by (job, instance) (churn_ab_metrics_writers{%(sel)s})
+              < max by (job, instance) (churn_ab_metrics_expected_writers{%(sel)s})
+            ||| % { sel: sel },
+            cfg.alertFor.metricsDegraded,
+            'warning',
+            "Part of a churn-ab instance's metrics no longer reach /metrics.",
+            'Instance {{ $labels.instance }} of job {{ $labels.job }}: a worker writes metrics into files /metrics no longer reads, or fewer workers report than run (value {{ $value }}: 0 = self-check failed, else the reporting workers). Its counters under-count from now on; see /health.',
+          ),
+          alert(
             'ChurnAbTargetDown',
             'up{%s} == 0' % sel,
             cfg.alertFor.targetDown,
             'critical',
             'Prometheus cannot scrape the churn-ab service.',
             'Target {{ $labels.instance }} of job {{ $labels.job }} has been down for more than %s: no predictions are being served from it, or its /metrics is broken.' % cfg.alertFor.targetDown,
+          ),
+        ],
+      },
+      {
+        name: 'churn-ab.drift.alerts',
+        rules: [
+          featureDrift('ChurnAbFeatureDriftWarning', cfg.psiWarningThreshold, cfg.alertFor.psiWarning, 'warning', 'moderate'),
+          featureDrift('ChurnAbFeatureDriftCritical', cfg.psiCriticalThreshold, cfg.alertFor.psiCritical, 'critical', 'large'),
+          scoreDrift('ChurnAbScoreDriftWarning', cfg.psiWarningThreshold, cfg.alertFor.psiWarning, 'warning', 'moderate'),
+          scoreDrift('ChurnAbScoreDriftCritical', cfg.psiCriticalThreshold, cfg.alertFor.psiCritical, 'critical', 'large'),
+          alert(
+            'ChurnAbConceptDrift',
+            'max by (job, variant) (churn_ab_concept_drift{%s}) == 1' % sel,
+            cfg.alertFor.conceptDrift,
+            'warning',
+            "A variant's labelled quality is worse than on its held-out test split.",
+            "The last labelled answers of variant {{ $labels.variant }} have a Brier score or ROC AUC worse than the model's held-out values by more than the configured margin (CHURN_AB_CONCEPT_*_MARGIN).",
           ),
         ],
       },

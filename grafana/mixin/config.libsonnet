@@ -41,6 +41,17 @@
     // change it only together with the statistics code's own threshold.
     srmPValueThreshold: 0.001,
 
+    // Population Stability Index of a feature or of the score against the
+    // model's training reference. The common reading (Siddiqi 2006): above 0.2
+    // a shift worth a look, above 0.3 a large one. Unshifted traffic measured
+    // at most 0.012; lower the thresholds only for models that must not drift.
+    psiWarningThreshold: 0.2,
+    psiCriticalThreshold: 0.3,
+    // Requests the drift window must hold before a PSI alert may fire: a small
+    // window reads high from sampling noise alone (about (bins-1)/n, 0.02 at
+    // 500). Raise it for features with many bins.
+    driftMinRequests: 500,
+
     // How long a condition must hold before an alert fires. Longer for
     // conditions that are noisy at low traffic, short for outages.
     alertFor: {
@@ -52,6 +63,14 @@
       canaryRollback: '1m',
       modelDown: '2m',
       targetDown: '2m',
+      // Drift moves with the customer mix over hours; a short burst of one
+      // campaign's customers should not page anybody.
+      psiWarning: '30m',
+      psiCritical: '15m',
+      // Labels arrive slowly; the gauge already requires enough of them.
+      conceptDrift: '30m',
+      // Longer than a killed worker takes to restart and be swept (about 30 s).
+      metricsDegraded: '5m',
     },
 
     // Where the runbook anchors live. Point it at the rendered docs of the

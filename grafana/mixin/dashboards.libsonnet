@@ -216,6 +216,61 @@ local layout = import 'lib/layout.libsonnet';
       ],
     },
     {
+      title: 'Drift',
+      panels: [
+        p.timeseries(
+          'Feature PSI per variant',
+          'none',
+          [p.target(fmt('max by (variant, feature) (churn_ab_feature_psi{%(s)s})'), '{{variant}} {{feature}}')],
+          'Population Stability Index of each input feature against the training reference, current epoch and drift window. Warning above %g, critical above %g.' % [cfg.psiWarningThreshold, cfg.psiCriticalThreshold],
+          min=0,
+        ) + p.withThresholds([[null, 'green'], [cfg.psiWarningThreshold, 'orange'], [cfg.psiCriticalThreshold, 'red']]),
+        p.timeseries(
+          'Score PSI per variant',
+          'none',
+          [p.target(fmt('max by (variant) (churn_ab_score_psi{%(s)s})'), '{{variant}}')],
+          "PSI of each variant's live churn scores against its out-of-fold training scores.",
+          min=0,
+        ) + p.withThresholds([[null, 'green'], [cfg.psiWarningThreshold, 'orange'], [cfg.psiCriticalThreshold, 'red']]),
+        p.timeseries(
+          'Requests and labels in the drift windows',
+          'short',
+          [
+            p.target(fmt('max by (variant) (churn_ab_drift_window_requests{%(s)s})'), 'requests {{variant}}'),
+            p.target(fmt('max by (variant) (churn_ab_concept_window_labels{%(s)s})'), 'labels {{variant}}'),
+          ],
+          'Answered requests behind the PSI panels (PSI alerts need at least %d) and labels behind the concept-drift panels.' % cfg.driftMinRequests,
+        ),
+        p.timeseries(
+          'Labelled Brier: window vs held-out',
+          'none',
+          [
+            p.target(fmt('max by (variant) (churn_ab_concept_window_brier_score{%(s)s})'), 'window {{variant}}'),
+            p.target(fmt('max by (variant) (churn_ab_model_heldout_brier_score{%(s)s})'), 'held-out {{variant}}'),
+          ],
+          "Brier score of each variant's last labelled answers against the model's held-out value; lower is better.",
+          min=0,
+        ),
+        p.timeseries(
+          'Labelled ROC AUC: window vs held-out',
+          'none',
+          [
+            p.target(fmt('max by (variant) (churn_ab_concept_window_roc_auc{%(s)s})'), 'window {{variant}}'),
+            p.target(fmt('max by (variant) (churn_ab_model_heldout_roc_auc{%(s)s})'), 'held-out {{variant}}'),
+          ],
+          "ROC AUC of each variant's last labelled answers against the model's held-out value; higher is better.",
+          min=0,
+          max=1,
+        ),
+        p.stat(
+          'Concept drift',
+          'bool_yes_no',
+          [p.target(fmt('max by (variant) (churn_ab_concept_drift{%(s)s})'), '{{variant}}')],
+          'Yes when the labelled window is worse than held-out by more than the margin, with enough labels.',
+        ) + p.withThresholds([[null, 'green'], [1, 'red']]),
+      ],
+    },
+    {
       title: 'Models',
       height: 6,
       panels: [
@@ -230,6 +285,33 @@ local layout = import 'lib/layout.libsonnet';
           'none',
           [p.target(fmt('max by (variant, tag, algorithm) (churn_ab_model_info{%(s)s})'), '', instant=true, format='table')],
           'Model tag and algorithm each variant serves.',
+        ),
+      ],
+    },
+    {
+      title: 'Metrics health',
+      height: 5,
+      panels: [
+        p.stat(
+          'Metrics self-check',
+          'bool_yes_no',
+          [p.target(fmt('min by (instance) (churn_ab_metrics_self_check{%(s)s})'), '{{instance}}')],
+          "1 while the scraped worker writes to the files /metrics reads; 0 means this instance's counters under-count (runbook: ChurnAbMetricsDegraded).",
+        ) + p.withThresholds([[null, 'red'], [1, 'green']]),
+        p.stat(
+          'Workers reporting metrics',
+          'none',
+          [
+            p.target(fmt('sum by (instance) (churn_ab_metrics_writers{%(s)s})'), '{{instance}} reporting'),
+            p.target(fmt('max by (instance) (churn_ab_metrics_expected_writers{%(s)s})'), '{{instance}} expected'),
+          ],
+          'Live worker processes whose metric files /metrics reads, next to how many the instance runs.',
+        ),
+        p.timeseries(
+          'Rate-limited requests per API key',
+          'reqps',
+          [p.target(fmt('sum by (key) (rate(churn_ab_rate_limited_total{%(s)s}[%(r)s]))'), '{{key}}')],
+          'Requests answered 429 because their API key was over its rate (a batch counts as its rows against the limit, as one request here).',
         ),
       ],
     },

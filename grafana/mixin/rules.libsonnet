@@ -18,6 +18,9 @@
     assignmentsRate: 'experiment_variant:churn_ab_assignments:rate' + w,
     assignmentsShare: 'experiment_variant:churn_ab_assignments:ratio_rate' + w,
     fallbackRatio: 'experiment_variant:churn_ab_fallbacks_per_assignments:ratio_rate' + w,
+    featurePsi: 'variant_feature:churn_ab_feature_psi:max',
+    scorePsi: 'variant:churn_ab_score_psi:max',
+    driftRequests: 'variant:churn_ab_drift_window_requests:max',
   },
   local n = self._recordNames,
 
@@ -100,6 +103,25 @@
               /
               %(a)s
             ||| % { sel: sel, w: w, a: n.assignmentsRate },
+          },
+        ],
+      },
+      {
+        // Every instance reads the same shared counts from the ledger, so
+        // they agree up to a refresh; max keeps one series per variant.
+        name: 'churn-ab.drift.rules',
+        rules: [
+          {
+            record: n.featurePsi,
+            expr: 'max by (job, variant, feature) (churn_ab_feature_psi{%s})' % sel,
+          },
+          {
+            record: n.scorePsi,
+            expr: 'max by (job, variant) (churn_ab_score_psi{%s})' % sel,
+          },
+          {
+            record: n.driftRequests,
+            expr: 'max by (job, variant) (churn_ab_drift_window_requests{%s})' % sel,
           },
         ],
       },

@@ -6,7 +6,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import bentoml
+from sklearn.pipeline import Pipeline
 
+from churn_features.reference import REFERENCE_METADATA_KEY
 from serving.model_runtime.scorer import DEFAULT_THRESHOLD, ModelScorer
 from serving.settings import SettingsError
 
@@ -43,8 +45,16 @@ def load_scorer(model: Any) -> ModelScorer:
     return ModelScorer(pipeline, threshold)
 
 
+def load_pipeline(tag: str) -> Pipeline:
+    """The stored scikit-learn pipeline of ``tag`` (the explainers need it)."""
+    pipeline: Pipeline = bentoml.sklearn.load_model(tag)
+    return pipeline
+
+
 def describe_model(tag: str) -> dict[str, Any]:
-    """Tag, algorithm, stored metrics and threshold, without loading the model."""
+    """Tag, algorithm, stored metrics, threshold and the training reference
+    distributions (None for a model trained before they were stored), without
+    loading the model."""
     model = bentoml.models.get(tag)
     metadata = model.info.metadata
     return {
@@ -55,4 +65,5 @@ def describe_model(tag: str) -> dict[str, Any]:
         "metrics": metadata.get("metrics", {}),
         "trained_at": metadata.get("trained_at"),
         "feature_schema_version": metadata.get("feature_schema_version"),
+        REFERENCE_METADATA_KEY: metadata.get(REFERENCE_METADATA_KEY),
     }

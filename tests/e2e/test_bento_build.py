@@ -36,6 +36,8 @@ def test_bentofile_pins_agree_with_constraints_and_the_trained_models(
     for package, version in bento_pins.items():
         assert constraint_pins.get(package) == version, package
     assert bento_pins["scikit-learn"] == sklearn.__version__
+    # POST /explain needs the explain extra in the image.
+    assert {"shap", "numba", "llvmlite", "slicer"} <= set(bento_pins)
     metadata = subprocess.run(
         [
             sys.executable,

@@ -158,13 +158,33 @@ DASHBOARD_EXPECTATIONS: dict[tuple[str, str], Expect] = {
             "outcome": frozenset({"accepted", "duplicate", "conflict", "unknown_id"})
         },
     ),
+    ("Feature PSI per variant", "A"): _e("variant", "feature", **BOTH_V),
+    ("Score PSI per variant", "A"): _e("variant", **BOTH_V),
+    ("Requests and labels in the drift windows", "A"): _e("variant", **BOTH_V),
+    ("Requests and labels in the drift windows", "B"): _e("variant", **BOTH_V),
+    ("Labelled Brier: window vs held-out", "A"): _e("variant", **BOTH_V),
+    ("Labelled Brier: window vs held-out", "B"): _e("variant", **BOTH_V),
+    ("Labelled ROC AUC: window vs held-out", "A"): _e("variant", **BOTH_V),
+    ("Labelled ROC AUC: window vs held-out", "B"): _e("variant", **BOTH_V),
+    ("Concept drift", "A"): _e("variant", **BOTH_V),
     ("Model service reachable", "A"): _e("variant", **BOTH_V),
     ("Deployed models", "A"): _e("variant", "tag", "algorithm", **BOTH_V),
+    ("Metrics self-check", "A"): _e("instance"),
+    ("Workers reporting metrics", "A"): _e("instance"),
+    ("Workers reporting metrics", "B"): _e("instance"),
+    ("Rate-limited requests per API key", "A"): _e(
+        "key", data=False, why="this server runs without API keys"
+    ),
 }
 
 # Recording rules by name; `{w}` is the window. The expectation holds both for
 # the rule's expression and for the series Prometheus recorded under its name.
 RULE_EXPECTATIONS: dict[str, Expect] = {
+    "variant_feature:churn_ab_feature_psi:max": _e(
+        "job", "variant", "feature", **BOTH_V
+    ),
+    "variant:churn_ab_score_psi:max": _e("job", "variant", **BOTH_V),
+    "variant:churn_ab_drift_window_requests:max": _e("job", "variant", **BOTH_V),
     "model_version:predictions:rate{w}": _e("job", "model_version", **BOTH_MV),
     "job:predictions:rate{w}": _e("job"),
     "model_version:prediction_latency_seconds:p50_{w}": _e(
@@ -222,6 +242,14 @@ EXPOSED_AFTER_TRAFFIC: dict[str, set[str]] = {
     "churn_ab_experiment_epoch": {"experiment"},
     "churn_ab_model_info": {"variant", "tag", "algorithm"},
     "churn_ab_model_up": {"variant"},
+    "churn_ab_feature_psi": {"feature", "variant"},
+    "churn_ab_score_psi": {"variant"},
+    "churn_ab_drift_window_requests": {"variant"},
+    "churn_ab_concept_window_labels": {"variant"},
+    "churn_ab_concept_drift": {"variant"},
+    "churn_ab_metrics_self_check": set(),
+    "churn_ab_metrics_writers": set(),
+    "churn_ab_metrics_expected_writers": set(),
 }
 
 

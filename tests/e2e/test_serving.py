@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,6 +15,7 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
 from churn_features.schema import EXAMPLE_CUSTOMER
+from serving.metrics_dir import instance_dir
 from tests.support.bento_server import BentoServer
 
 RESPONSE_FIELDS = {
@@ -212,7 +214,8 @@ def _answered_by_process(server: BentoServer) -> dict[int, float]:
     """predictions_total per process, read from each process's own file in the
     Prometheus multiprocess directory (``counter_<pid>.db``): the only record
     of which worker answered, since answers do not name their process."""
-    directory = Path(server.env["BENTOML_HOME"]) / "prometheus_multiproc_dir"
+    home = Path(server.env["BENTOML_HOME"])
+    directory = instance_dir(home, socket.gethostname(), server.pid)
     answered: dict[int, float] = {}
     for path in directory.glob("counter_*.db"):
         pid = int(path.stem.removeprefix("counter_"))

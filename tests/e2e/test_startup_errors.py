@@ -75,40 +75,41 @@ def _assert_refused_in_one_line(refusal: Refusal, message: str) -> None:
     assert "Traceback" not in refusal.stderr
 
 
-def test_typo_in_a_setting_name_is_refused_with_a_suggestion(
-    trained_home: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("env", "message", "also"),
+    [
+        pytest.param(
+            {"CHURN_AB_WIEGHTS": "v1=0.9,v2=0.1"},
+            "unknown setting CHURN_AB_WIEGHTS: did you mean CHURN_AB_WEIGHTS?",
+            (),
+            id="typo_in_a_setting_name_with_a_suggestion",
+        ),
+        pytest.param(
+            {"CHURN_AB_WEIGHTS": "v1=0.8,v2=0.1"},
+            "invalid configuration: CHURN_AB_WEIGHTS: weights must sum to 1, "
+            "they sum to 0.9",
+            (),
+            id="weights_not_summing_to_one",
+        ),
+        pytest.param(
+            {"CHURN_AB_V2_MODEL": "churn_v2:nope"},
+            "model(s) churn_v2:nope not found in the BentoML model store",
+            ("python -m training",),
+            id="missing_model_with_how_to_train",
+        ),
+    ],
+)
+def test_bad_configuration_is_refused_in_one_line(
+    trained_home: Path,
+    tmp_path: Path,
+    env: dict[str, str],
+    message: str,
+    also: tuple[str, ...],
 ) -> None:
-    refusal = _serve_expecting_exit(
-        trained_home, tmp_path, {"CHURN_AB_WIEGHTS": "v1=0.9,v2=0.1"}
-    )
-    _assert_refused_in_one_line(
-        refusal, "unknown setting CHURN_AB_WIEGHTS: did you mean CHURN_AB_WEIGHTS?"
-    )
-
-
-def test_weights_not_summing_to_one_are_refused(
-    trained_home: Path, tmp_path: Path
-) -> None:
-    refusal = _serve_expecting_exit(
-        trained_home, tmp_path, {"CHURN_AB_WEIGHTS": "v1=0.8,v2=0.1"}
-    )
-    _assert_refused_in_one_line(
-        refusal,
-        "invalid configuration: CHURN_AB_WEIGHTS: weights must sum to 1, "
-        "they sum to 0.9",
-    )
-
-
-def test_missing_model_is_refused_with_how_to_train(
-    trained_home: Path, tmp_path: Path
-) -> None:
-    refusal = _serve_expecting_exit(
-        trained_home, tmp_path, {"CHURN_AB_V2_MODEL": "churn_v2:nope"}
-    )
-    _assert_refused_in_one_line(
-        refusal, "model(s) churn_v2:nope not found in the BentoML model store"
-    )
-    assert "python -m training" in refusal.stderr
+    refusal = _serve_expecting_exit(trained_home, tmp_path, env)
+    _assert_refused_in_one_line(refusal, message)
+    for text in also:
+        assert text in refusal.stderr
 
 
 def test_verbose_shows_the_traceback(trained_home: Path, tmp_path: Path) -> None:

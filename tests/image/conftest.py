@@ -4,7 +4,8 @@ with podman on a loopback port, and leave the host as it was found.
 Opt-in: these tests are deselected unless ``-m`` names the ``image`` marker
 (``make image-test`` runs ``pytest -m image tests/image``). Set CHURN_AB_IMAGE
 to test an image that already exists in the deploy storage instead of
-building one; CHURN_AB_KEEP_BASE_IMAGE=1 keeps a base image this run made.
+building one; CHURN_AB_KEEP_BASE_IMAGE=1 keeps the base images this run made
+(python:3.11-slim and the Debian Prometheus) as a cache for the next run.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def tools() -> Iterator[Tools]:
     ).stdout
     env = dict(line.split("=", 1) for line in exported.split("\0") if "=" in line)
     firewall_before = snapshot_firewall()
+    cni_state = Path("/var/lib/cni/networks")
+    cni_before = set(cni_state.glob("*"))
     tools = Tools(env=env)
     yield tools
 
@@ -84,6 +87,10 @@ def tools() -> Iterator[Tools]:
         tools.run("podman", "volume", "rm", "-f", name, check=False)
     for name in ours("network", "ls"):
         tools.run("podman", "network", "rm", "-f", name, check=False)
+    # CNI's host-local IPAM keeps a directory per network it has served
+    # (podman's default network included): drop those this run made.
+    for state in set(cni_state.glob("*")) - cni_before:
+        shutil.rmtree(state, ignore_errors=True)
     for ref in reversed(tools.created_images):
         tools.run("buildah", "rmi", ref, check=False)
     leftover_rules = restore_firewall(firewall_before)
@@ -141,6 +148,46 @@ def image(tools: Tools, request: pytest.FixtureRequest) -> str:
     ref = out.strip().splitlines()[-1]
     tools.created_images.insert(0, ref)
     return ref
+
+
+def _keep_or_remove(tools: Tools, *refs: str) -> None:
+    """Images a fixture made: removed at the end unless kept as a cache."""
+    if not os.environ.get("CHURN_AB_KEEP_BASE_IMAGE"):
+        tools.created_images += list(refs)
+
+
+@pytest.fixture(scope="session")
+def prometheus_image(tools: Tools) -> str:
+    """Prometheus from Debian's package (deploy/prometheus-image.sh): the
+    compose stack's PROMETHEUS_IMAGE where docker.io cannot be reached."""
+    base = "localhost/python:3.11-slim"
+    if not tools.image_exists(base):
+        _keep_or_remove(tools, base, "docker.io/library/python:3.11-slim")
+    before = tools.run("buildah", "images", "--format", "{{.Name}}:{{.Tag}}").stdout
+    out = timed("prometheus image", [str(DEPLOY / "prometheus-image.sh")], tools.env)
+    ref = out.strip().splitlines()[-1]
+    if ref not in before.split():
+        _keep_or_remove(tools, ref)
+    return ref
+
+
+@pytest.fixture(scope="session")
+def archive(tools: Tools, image: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The OCI archive of the image under test, written by `make image-archive`."""
+    path = tmp_path_factory.mktemp("archive") / "churn-ab.oci.tar"
+    timed(
+        "make image-archive",
+        [
+            "make",
+            "-s",
+            "image-archive",
+            f"DEPLOY_IMAGE={image}",
+            f"DEPLOY_ARCHIVE={path}",
+        ],
+        tools.env,
+        cwd=REPO,
+    )
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -31,8 +31,10 @@ TIMINGS: dict[str, float] = {}
 
 
 def timed(step: str, argv: list[str], env: dict[str, str], **kw: object) -> str:
-    """Run a command, record its wall time, fail the test with its output."""
+    """Run a command, record its wall time, fail the test with its output.
+    Nothing may hang the run: 10 minutes unless ``timeout=`` says otherwise."""
     started = time.monotonic()
+    kw.setdefault("timeout", 600)
     result = subprocess.run(argv, env=env, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
     TIMINGS[step] = TIMINGS.get(step, 0.0) + time.monotonic() - started
     if result.returncode != 0:
@@ -41,6 +43,18 @@ def timed(step: str, argv: list[str], env: dict[str, str], **kw: object) -> str:
             f"--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-8000:]}"
         )
     return str(result.stdout)
+
+
+def check_prediction(response: httpx.Response) -> dict[str, object]:
+    """A /predict answer of either variant, internally consistent."""
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model_version"] in {"v1", "v2"}
+    probability = body["churn_probability"]
+    assert isinstance(probability, float) and 0.0 <= probability <= 1.0
+    assert body["prediction"] == int(body["will_churn"])
+    assert body["will_churn"] == (body["prediction"] == 1)
+    return dict(body)
 
 
 def wait_ready(base_url: str, is_alive: Callable[[], bool]) -> float:

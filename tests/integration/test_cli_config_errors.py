@@ -1,4 +1,4 @@
-"""``python -m ab_router`` and ``python -m training``: configuration errors are
+"""``python -m serving config`` and ``python -m training``: configuration errors are
 one stderr line and a non-zero exit, never a traceback."""
 
 from __future__ import annotations
@@ -36,14 +36,14 @@ def _one_line(stderr: str) -> str:
 
 
 def test_config_command_refuses_a_typo_in_one_line() -> None:
-    result = _run(["-m", "ab_router", "config"], {"CHURN_AB_WIEGHTS": "v1=0.9"})
+    result = _run(["-m", "serving", "config"], {"CHURN_AB_WIEGHTS": "v1=0.9"})
     assert result.returncode == 2
     line = _one_line(result.stderr)
     assert "unknown setting CHURN_AB_WIEGHTS: did you mean CHURN_AB_WEIGHTS?" in line
 
 
 def test_config_command_refuses_a_bad_value_in_one_line() -> None:
-    result = _run(["-m", "ab_router", "config"], {"CHURN_AB_MODE": "bogus"})
+    result = _run(["-m", "serving", "config"], {"CHURN_AB_MODE": "bogus"})
     assert result.returncode == 2
     assert "CHURN_AB_MODE" in _one_line(result.stderr)
     assert result.stdout == ""

@@ -78,7 +78,7 @@ def test_dry_run_prints_the_deploy_sequence_and_runs_nothing(
 
     commands = _commands(result.stdout)
     programs = [c[0] for c in commands]
-    assert programs == ["ssh", "scp", "scp", "scp", "scp", "ssh", "ssh", "ssh", "ssh"]
+    assert programs == ["ssh", "scp", "scp", "scp", "scp", *["ssh"] * 5]
     for command in commands:
         assert "ops@prod-1" in command or any(
             a.startswith("ops@prod-1:") for a in command
@@ -98,9 +98,11 @@ def test_dry_run_prints_the_deploy_sequence_and_runs_nothing(
     archive_copy = next(c for c in copies if c[-2] == str(archive))
     remote_path = archive_copy[-1].split(":", 1)[1]
     assert remote[1].startswith(f"podman load -i {remote_path}")
-    assert "localhost/churn-ab:v42" in remote[2] and "image.previous" in remote[2]
+    assert "CHURN_AB_IMAGE" in remote[2] and "localhost/churn-ab:v42" in remote[2]
     assert "podman-compose -f compose.yaml up -d" in remote[3]
-    assert "/readyz" in remote[4]
+    assert "/readyz" in remote[4] and "/health" in remote[4]
+    # Recorded only once the new image passed its health check.
+    assert "localhost/churn-ab:v42" in remote[5] and "image.previous" in remote[5]
     assert "http://127.0.0.1:3001" in result.stdout  # Grafana URL is printed
 
 
@@ -163,10 +165,11 @@ def test_record_and_rollback_snippets_swap_images_on_the_host(
 
     def deploy(ref: str) -> None:
         archive = _oci_archive(tmp_path / f"{ref.rsplit(':', 1)[1]}.tar", ref)
-        snippet = _host_snippet(
-            host_dir, "--archive", str(archive), index=2, trap_bin=trap_bin
-        )
-        subprocess.run(["sh", "-c", snippet], check=True, cwd="/")
+        for index in (2, 5):  # point .env at the image; record it once healthy
+            snippet = _host_snippet(
+                host_dir, "--archive", str(archive), index=index, trap_bin=trap_bin
+            )
+            subprocess.run(["sh", "-c", snippet], check=True, cwd="/")
 
     def rollback() -> subprocess.CompletedProcess[str]:
         snippet = _host_snippet(host_dir, "--rollback", index=0, trap_bin=trap_bin)
@@ -190,3 +193,82 @@ def test_record_and_rollback_snippets_swap_images_on_the_host(
     assert (state / "image.previous").read_text().strip() == "localhost/churn-ab:two"
     env_lines = (state / ".env").read_text().splitlines()
     assert env_lines == ["CHURN_AB_IMAGE=localhost/churn-ab:one", "CHURN_AB_PORT=3000"]
+
+
+@pytest.fixture
+def local_host(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A "host" that is a directory here: ssh runs the remote command in it,
+    scp copies into it, and the engine's tools only record what they are
+    asked. curl (the health check) fails while .env names a broken image."""
+    home = tmp_path / "home"
+    (home / "churn-ab").mkdir(parents=True)
+    (home / "churn-ab" / "secrets.env").write_text("CHURN_AB_ADMIN_TOKEN=t\n")
+    bin_dir = tmp_path / "host-bin"
+    bin_dir.mkdir()
+    stubs = {
+        # The last argument is the remote command (after the destination).
+        "ssh": f'for a; do last="$a"; done; cd "{home}" && exec sh -c "$last"',
+        "podman": f'echo "podman $*" >> "{tmp_path}/calls"',
+        "podman-compose": f'echo "compose $*" >> "{tmp_path}/calls"',
+        "curl": f'! grep -q broken "{home}/churn-ab/deploy/.env"',
+        "sleep": "true",
+    }
+    for name, body in stubs.items():
+        stub = bin_dir / name
+        stub.write_text(f"#!/bin/sh\n{body}\n")
+        stub.chmod(0o755)
+    # scp: copy every local source into the host path after the last ':'.
+    scp = bin_dir / "scp"
+    scp.write_text(
+        "#!/bin/sh\n"
+        'for a; do last="$a"; done\n'
+        f'dst="{home}/${{last#*:}}"\n'
+        'for a; do [ "$a" = "$last" ] || { [ -e "$a" ] && cp -r "$a" "$dst"; }; done\n'
+        "true\n"
+    )
+    scp.chmod(0o755)
+    env = os.environ | {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    return home, env
+
+
+def test_a_broken_image_is_rolled_back_and_not_recorded(
+    tmp_path: Path, local_host: tuple[Path, dict[str, str]]
+) -> None:
+    home, env = local_host
+    state = home / "churn-ab" / "deploy"
+
+    def deploy(ref: str) -> subprocess.CompletedProcess[str]:
+        archive = _oci_archive(tmp_path / f"{ref.rsplit(':', 1)[1]}.tar", ref)
+        return subprocess.run(
+            [str(SCRIPT), "h", "--archive", str(archive), "--timeout", "2"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+
+    first_broken = deploy("localhost/churn-ab:broken-0")
+    assert first_broken.returncode == 1
+    assert "nothing to roll back to" in first_broken.stderr
+    assert not (state / "image.current").exists()
+
+    assert deploy("localhost/churn-ab:one").returncode == 0
+    assert deploy("localhost/churn-ab:two").returncode == 0
+    broken = deploy("localhost/churn-ab:broken-3")
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert "localhost/churn-ab:broken-3 failed" in broken.stderr
+    assert "rolling back to localhost/churn-ab:two" in broken.stdout
+    # The broken image never ran healthy: the record is as before it.
+    assert (state / "image.current").read_text().strip() == "localhost/churn-ab:two"
+    assert (state / "image.previous").read_text().strip() == "localhost/churn-ab:one"
+    assert "CHURN_AB_IMAGE=localhost/churn-ab:two" in (state / ".env").read_text()
+    compose_calls = [
+        line
+        for line in (tmp_path / "calls").read_text().splitlines()
+        if line.startswith("compose")
+    ]
+    # The failed deploy's `up -d`, then the rollback's `up -d churn-ab`.
+    assert compose_calls[-2:] == [
+        "compose -f compose.yaml up -d",
+        "compose -f compose.yaml up -d churn-ab",
+    ]

@@ -20,10 +20,22 @@ import psycopg
 import pytest
 
 from ab_router.errors import LedgerUnavailableError
-from ab_router.ledger import Ledger, PostgresLedger, SqliteLedger, open_ledger
+from ab_router.ledger import (
+    Ledger,
+    PostgresLedger,
+    SqliteLedger,
+    migrations,
+    open_ledger,
+)
 from ab_router.records import UNKNOWN_MODEL_ID
-from tests.support.ledger_contract import LedgerContract
-from tests.support.ledgers import CONFIG, Store, exposure, running_postgres
+from tests.support.ledger_contract import DriftCountsContract, LedgerContract
+from tests.support.ledgers import (
+    CONFIG,
+    Store,
+    admin_change,
+    exposure,
+    running_postgres,
+)
 from tests.support.postgres_server import PASSWORD, PostgresServer
 from tests.support.rollup_checks import assert_rollups_match_rows
 
@@ -38,7 +50,7 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
 
 
-class TestPostgresLedger(LedgerContract):
+class TestPostgresLedger(LedgerContract, DriftCountsContract):
     property_examples = 25
 
     @pytest.fixture
@@ -69,23 +81,12 @@ def _replay(ledger: Ledger) -> dict[str, Any]:
         ledger.label_customer("exp", "c1", False),  # joins r4, the latest
     ]
     answers["epoch_counts_1"] = ledger.epoch_counts("exp", 1)
-    assert ledger.change_state(
-        state,
-        config=CONFIG.with_weights({"v1": 0.9, "v2": 0.1}),
-        canary_stage=-1,
-        new_epoch=True,
-        kind="reset",
-        reason="new epoch",
-        actor="admin",
+    new_weights = CONFIG.with_weights({"v1": 0.9, "v2": 0.1})
+    assert admin_change(
+        ledger, state, new_weights, new_epoch=True, kind="reset", reason="new epoch"
     )
-    assert not ledger.change_state(
-        state,
-        config=CONFIG,
-        canary_stage=-1,
-        new_epoch=False,
-        kind="weights",
-        reason="stale",
-        actor="admin",
+    assert not admin_change(
+        ledger, state, new_epoch=False, kind="weights", reason="stale"
     )
     state = ledger.state("exp", CONFIG.known_variants)
     ledger.record_exposures(
@@ -296,7 +297,8 @@ def test_a_schema_1_ledger_upgrades_in_place(postgres: PostgresServer) -> None:
     with psycopg.connect(url) as pg:
         versions = pg.execute("SELECT version FROM schema_version").fetchall()
         models = pg.execute("SELECT DISTINCT model_id FROM exposures").fetchall()
-    assert versions == [(3,)] and models == [(UNKNOWN_MODEL_ID,)]
+    assert versions == [(migrations.CURRENT_VERSION,)]
+    assert models == [(UNKNOWN_MODEL_ID,)]
     assert len(ledger.exposures("exp")) == 60
     assert ledger.verify_rollups() == []
     for epoch in (1, 2):

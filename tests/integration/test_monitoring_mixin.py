@@ -42,6 +42,10 @@ CONTRACT_METRICS = {
     "churn_ab_shadow_scores_total",
     "churn_ab_batch_size",
     "churn_ab_model_inference_seconds",
+    "churn_ab_metrics_self_check",
+    "churn_ab_metrics_writers",
+    "churn_ab_metrics_expected_writers",
+    "churn_ab_rate_limited_total",
     "churn_ab_variant_weight_ratio",
     "churn_ab_canary_stage",
     "churn_ab_canary_rollbacks_total",
@@ -53,6 +57,15 @@ CONTRACT_METRICS = {
     "churn_ab_experiment_epoch",
     "churn_ab_model_info",
     "churn_ab_model_up",
+    "churn_ab_feature_psi",
+    "churn_ab_score_psi",
+    "churn_ab_drift_window_requests",
+    "churn_ab_concept_window_labels",
+    "churn_ab_concept_window_brier_score",
+    "churn_ab_concept_window_roc_auc",
+    "churn_ab_model_heldout_brier_score",
+    "churn_ab_model_heldout_roc_auc",
+    "churn_ab_concept_drift",
 }
 PROMQL_WORDS = {
     "sum", "min", "max", "by", "on", "without", "rate", "increase", "unless",
@@ -179,9 +192,15 @@ def test_recording_rule_names_follow_level_metric_operations(
     for rule in recording_rules:
         level, metric, operations = rule["record"].split(":")
         assert re.fullmatch(r"[a-z]+(_[a-z]+)*", level), rule["record"]
-        # Rated counters drop _total; the window ends the operations.
+        # Rated counters drop _total; the window ends the operations. A gauge
+        # aggregated over instances has no window: the aggregation is its
+        # operation.
         assert not metric.endswith("_total"), rule["record"]
-        assert operations.endswith("5m"), rule["record"]
+        windowed = "[" in rule["expr"] or re.search(r":\w*5m\b", rule["expr"])
+        if windowed:
+            assert operations.endswith("5m"), rule["record"]
+        else:
+            assert operations in {"max", "min", "sum"}, rule["record"]
         # Every label of the level is kept by the aggregation.
         for label in level.split("_"):
             if label in {"model", "version"}:

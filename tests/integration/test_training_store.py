@@ -98,3 +98,28 @@ def test_saved_pipeline_loads_and_predicts(
     probabilities = pipeline.predict_proba(frame)
     assert probabilities.shape == (1, 2)
     assert np.isclose(probabilities.sum(), 1.0)
+
+
+@pytest.mark.parametrize("name", ["churn_v1", "churn_v2"])
+def test_saved_model_carries_its_reference_distributions(
+    trained_home: tuple[Path, Path, str], name: str
+) -> None:
+    from churn_features.reference import (
+        REFERENCE_METADATA_KEY,
+        ReferenceDistributions,
+    )
+
+    home, _, _ = trained_home
+    meta = load_store_model(home, name).info.metadata
+    reference = ReferenceDistributions.from_metadata(meta[REFERENCE_METADATA_KEY])
+    assert reference.rows == meta["metrics"]["training_rows"] == 4800
+    assert reference.score_rows == 4800
+    assert reference.feature("Contract").categories == (
+        "Month-to-month",
+        "One year",
+        "Two year",
+    )
+    assert reference.feature("tenure").bins >= 8
+    # Concept drift compares labelled windows with these held-out values.
+    assert 0.0 < meta["metrics"]["brier_score"] < 0.25
+    assert 0.5 < meta["metrics"]["roc_auc"] <= 1.0

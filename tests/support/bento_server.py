@@ -31,9 +31,10 @@ ADMIN_TOKEN = "test-admin-token"
 def private_home(trained_home: Path, destination: Path) -> Path:
     """A BENTOML_HOME of its own that shares the trained models and bentos.
 
-    ``bentoml serve`` wipes ``$BENTOML_HOME/prometheus_multiproc_dir`` at
-    start, so a second server on the same home would erase the metrics of the
-    first; models and bentos are only read, so they are linked.
+    Servers on one home no longer disturb each other's metrics (each has its
+    own multiprocess directory, serving/metrics_dir.py), but a home per server
+    keeps what a test leaves behind its own; models and bentos are only read,
+    so they are linked.
     """
     destination.mkdir(parents=True, exist_ok=True)
     for store in ("models", "bentos"):
@@ -104,12 +105,21 @@ def start_bento_server(
     entry_workers: int = 2,
     ready_timeout_s: float = 90.0,
     target: str = "service:ChurnAB",
+    own_home: bool = True,
 ) -> BentoServer:
-    """Run ``bentoml serve`` from the repo root and wait until ``/readyz`` is 200."""
+    """Run ``bentoml serve`` from the repo root and wait until ``/readyz`` is 200.
+
+    ``own_home=False`` serves from ``bentoml_home`` itself, so that several
+    servers share one home as they would on one host.
+    """
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     ledger_path = workdir / "ledger.sqlite3"
-    home = private_home(bentoml_home, workdir / "bentoml-home")
+    home = (
+        private_home(bentoml_home, workdir / "bentoml-home")
+        if own_home
+        else bentoml_home
+    )
     server_env = {
         **os.environ,
         "BENTOML_HOME": str(home),

@@ -12,21 +12,25 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ab_router.errors import (
+    ArchivedRequestError,
     ConflictingLabelError,
     LedgerUnavailableError,
     UnknownRequestError,
 )
 from ab_router.ledger import LabelOutcome, Ledger
+from ab_router.ledger.drift_counts import DriftKey
 from ab_router.records import UNKNOWN_MODEL_ID, Exposure, Mode
 from ab_router.state import ExperimentState
 from ab_router.statistics import EpochTraffic, ExposureArrays
 from ab_router.statistics.latency import OVERFLOW_BUCKET
-from tests.support.ledgers import CONFIG, Store, exposure
+from ab_router.statistics.psi import DriftCounts
+from tests.support.ledgers import CONFIG, Store, admin_change, exposure
 from tests.support.rollup_checks import assert_rollups_match_rows
 from tests.support.rollup_properties import check_random_interleavings
 
@@ -43,14 +47,8 @@ EDGE_LATENCIES_MS = (
 def _weights_change(
     ledger: Ledger, state: ExperimentState, weights: dict[str, float]
 ) -> bool:
-    return ledger.change_state(
-        state,
-        config=CONFIG.with_weights(weights),
-        canary_stage=-1,
-        new_epoch=False,
-        kind="weights",
-        reason="test",
-        actor="admin",
+    return admin_change(
+        ledger, state, CONFIG.with_weights(weights), new_epoch=False, kind="weights"
     )
 
 
@@ -141,15 +139,7 @@ class LedgerContract:
     def test_a_new_epoch_is_listed_and_counted_apart(self, ledger: Ledger) -> None:
         state = ledger.state("exp", CONFIG.known_variants)
         ledger.record_exposures([exposure()])
-        assert ledger.change_state(
-            state,
-            config=CONFIG,
-            canary_stage=-1,
-            new_epoch=True,
-            kind="reset",
-            reason="test",
-            actor="admin",
-        )
+        assert admin_change(ledger, state, new_epoch=True, kind="reset")
         ledger.record_exposures([exposure("v2", epoch=2)])
         assert ledger.epochs("exp") == [1, 2]
         assert ledger.state("exp", CONFIG.known_variants).epoch == 2
@@ -369,6 +359,50 @@ class LedgerContract:
     ) -> None:
         check_random_interleavings(ledger, self.property_examples)
 
+    # -- retention (issue #12 item 5) ----------------------------------------
+
+    def test_archive_moves_closed_epochs_out_and_restore_brings_them_back(
+        self, ledger: Ledger, tmp_path: Path
+    ) -> None:
+        old = [replace(exposure("v1" if i % 2 else "v2"), churn_probability=i / 40)
+               for i in range(40)]  # fmt: skip
+        old[3] = replace(old[3], latency_ms=math.inf)
+        ledger.record_exposures(old)
+        ledger.record_shadow_scores("v2", [(e.request_id, 0.25, 0) for e in old[:9]])
+        for e in old[::3]:
+            ledger.label_request(e.request_id, e.churn_probability > 0.5)
+        state = ledger.state("exp", CONFIG.known_variants)
+        assert admin_change(ledger, state, new_epoch=True, kind="reset")
+        current = exposure("v1", epoch=2)
+        ledger.record_exposures([current])
+        before = ledger.exposures("exp", 1)
+        rollup = ledger.epoch_rollup("exp", 1)
+        assert ledger.archivable_epochs(older_than_s=3600) == []  # too recent
+        assert ledger.archivable_epochs(older_than_s=-3600) == [("exp", 1)]
+
+        done = ledger.archive_epoch("exp", 1, tmp_path / "archive")
+        assert done.requests == 40 and done.path.is_file()
+        assert ledger.exposures("exp", 1) == []
+        assert ledger.archivable_epochs(older_than_s=-3600) == []
+        after = ledger.epoch_rollup("exp", 1)  # the statistics stay
+        assert after.traffic == rollup.traffic and after.labelled == rollup.labelled
+        assert ledger.verify_rollups() == []
+        with pytest.raises(ArchivedRequestError) as info:
+            ledger.label_request(old[1].request_id, True)
+        assert info.value.status == 410 and "epoch 1" in info.value.message
+        assert ledger.label_request(current.request_id, True).outcome == "accepted"
+
+        ledger.rebuild_rollups()  # keeps the archived epoch's rollups
+        assert ledger.epoch_rollup("exp", 1).labelled == rollup.labelled
+        back = ledger.restore_archive(done.path)
+        assert (back.requests, back.sha256) == (done.requests, done.sha256)
+        assert ledger.exposures("exp", 1) == before
+        assert ledger.verify_rollups() == []
+        assert_rollups_match_rows(ledger, "exp", 1)
+        assert ledger.label_request(old[1].request_id, True).outcome == "accepted"
+        with pytest.raises(ValueError, match="not the recorded archive"):
+            ledger.restore_archive(done.path)  # restored once already
+
     def test_verify_names_a_rollup_that_disagrees(self, ledger: Ledger) -> None:
         ledger.record_exposures([exposure(), exposure("v2")])
         # Rows written behind the ledger's back: the rollups cannot know.
@@ -403,3 +437,65 @@ def _random_exposure(rng: random.Random, i: int) -> Exposure:
         ),
         created_at=1_700_000_000.0 + i,
     )
+
+
+def _drift(seed: int, rows: int) -> DriftCounts:
+    # Counts in a fixed layout (19 features of 1..3 bins, 4 score bins).
+    rng = np.random.default_rng(seed)
+    features = tuple(
+        tuple(int(c) for c in rng.multinomial(rows, [1 / (1 + j % 3)] * (1 + j % 3)))
+        for j in range(19)
+    )
+    score = tuple(int(c) for c in rng.multinomial(rows, [0.25] * 4))
+    return DriftCounts(features, score, rows, rows)
+
+
+def _drift_key(hour: int, epoch: int = 1, variant: str = "v1") -> DriftKey:
+    return DriftKey("exp", epoch, variant, "churn_v1:abc", hour)
+
+
+class DriftCountsContract:
+    """Drift counts and the labelled window, on each backend."""
+
+    def test_drift_deltas_of_two_writers_add_up_per_window(self, store: Store) -> None:
+        first, second = store.open(), store.open()  # two workers
+        a, b, c = _drift(1, 50), _drift(2, 70), _drift(3, 9)
+        first.add_drift_counts({_drift_key(100): a})
+        second.add_drift_counts({_drift_key(100): b, _drift_key(101): c})
+        first.add_drift_counts(
+            {_drift_key(100, epoch=2): c, _drift_key(100, variant="v2"): c}
+        )
+        tag = "churn_v1:abc"
+        assert first.drift_counts("exp", 1) == {("v1", tag): a + b + c, ("v2", tag): c}
+        assert second.drift_counts("exp", 1)[("v1", tag)].rows == 129
+        assert first.drift_counts("exp", 1, since_hour=101) == {("v1", tag): c}
+        assert first.drift_counts("exp", 1, since_hour=102) == {}
+        assert first.drift_counts("exp", 2) == {("v1", tag): c}
+        assert first.drift_counts("other", 1) == {}
+        first.close()
+        second.close()
+
+    def test_drift_rows_grow_with_hours_not_with_traffic(self, store: Store) -> None:
+        ledger = store.open()
+        for seed in range(10):
+            ledger.add_drift_counts({_drift_key(7): _drift(seed, 5)})
+        (count,) = ledger._read("SELECT count(*) FROM drift_counts")[0]
+        assert count == 1
+        assert ledger.drift_counts("exp", 1)[("v1", "churn_v1:abc")].rows == 50
+        ledger.close()
+
+    def test_recent_labels_are_the_last_n_labelled_of_the_variant(
+        self, ledger: Ledger
+    ) -> None:
+        exposures = [exposure("v1", unit=None) for _ in range(5)]
+        exposures += [exposure("v2", unit=None), exposure("v1", unit=None, epoch=2)]
+        ledger.record_exposures(exposures)
+        for index, e in enumerate(exposures):
+            if index != 1:  # one v1 exposure stays unlabelled
+                ledger.label_request(e.request_id, churned=index % 2 == 0)
+        scores, labels = ledger.recent_labels("exp", 1, "v1", limit=3)
+        # Labelled last first: exposures 4, 3, 2.
+        assert labels.tolist() == [1.0, 0.0, 1.0]
+        assert scores.tolist() == [0.7, 0.7, 0.7]
+        assert ledger.recent_labels("exp", 1, "v1", limit=100)[1].size == 4
+        assert ledger.recent_labels("exp", 1, "v3", limit=100)[1].size == 0

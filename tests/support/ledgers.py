@@ -15,9 +15,31 @@ from ab_router.ledger import Ledger, SqliteLedger
 from ab_router.records import Exposure, Mode, UnitKind
 
 if TYPE_CHECKING:  # psycopg: only the PostgreSQL tests need it
+    from ab_router.state import ExperimentState
     from tests.support.postgres_server import PostgresServer
 
 CONFIG = ExperimentConfig(name="exp", salt="s", weights={"v1": 0.5, "v2": 0.5})
+
+
+def admin_change(
+    ledger: Ledger,
+    state: ExperimentState,
+    config: ExperimentConfig = CONFIG,
+    *,
+    new_epoch: bool,
+    kind: str,
+    reason: str = "test",
+) -> bool:
+    """An admin's change outside a canary, from ``state``; False if stale."""
+    return ledger.change_state(
+        state,
+        config=config,
+        canary_stage=-1,
+        new_epoch=new_epoch,
+        kind=kind,
+        reason=reason,
+        actor="admin",
+    )
 
 
 def exposure(variant: str = "v1", unit: str | None = "c1", epoch: int = 1) -> Exposure:

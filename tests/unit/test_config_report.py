@@ -1,4 +1,4 @@
-"""``python -m ab_router config``: every setting, masked secrets, its source."""
+"""``python -m serving config``: every setting, masked secrets, its source."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ab_router.cli import main
+from serving.cli import main
 from serving.config_check import setting_variables
 from serving.config_report import (
     DEFAULT,

@@ -8,18 +8,20 @@ process.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from ab_router.errors import ConfigError
+from ab_router.errors import ConfigError, LedgerUnavailableError
 from ab_router.ledger import SqliteLedger, open_ledger, schema
-from tests.support.ledger_contract import LedgerContract
+from tests.support.ledger_contract import DriftCountsContract, LedgerContract
 from tests.support.ledgers import CONFIG, Store, exposure, sqlite_store
 
 
-class TestSqliteLedger(LedgerContract):
+class TestSqliteLedger(LedgerContract, DriftCountsContract):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Store:
         return sqlite_store(tmp_path)
@@ -181,3 +183,28 @@ def test_open_ledger_refuses_other_urls_without_naming_the_secret(
         open_ledger("mysql://user:secret@host/db", tmp_path / "ledger.sqlite3")
     assert info.value.field == "ledger_url" and "secret" not in info.value.message
     assert not (tmp_path / "ledger.sqlite3").exists()
+
+
+def test_an_epoch_that_changes_while_archived_is_not_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A straggler's exposure lands after the file was written: the check in
+    the deleting transaction sees a different checksum and deletes nothing."""
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite3")
+    ledger.ensure_experiment(CONFIG)
+    ledger.record_exposures([exposure() for _ in range(5)])
+    reads = ledger._read_chunks
+
+    def before_the_straggler(sql: str, params: Sequence[object]) -> Iterator[Any]:
+        chunks = list(reads(sql, params))
+        ledger.record_exposures([exposure()])  # after the rows were read
+        yield from chunks
+
+    monkeypatch.setattr(ledger, "_read_chunks", before_the_straggler)
+    with pytest.raises(LedgerUnavailableError, match="changed while it was archived"):
+        ledger.archive_epoch("exp", 1, tmp_path / "archive")
+    assert len(ledger.exposures("exp", 1)) == 6
+    assert ledger.verify_rollups() == []
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as connection:
+        assert connection.execute("SELECT COUNT(*) FROM archives").fetchone() == (0,)
+    connection.close()
