@@ -230,7 +230,7 @@ def postgres_case(
     n: int, args: argparse.Namespace, workdir: Path, bodies: Path
 ) -> dict[str, Any]:
     from ab_router.ledger.postgres import PostgresLedger
-    from tests.support.postgres_server import PostgresServer
+    from harness.postgres_server import PostgresServer
 
     pg = PostgresServer().start()
     try:
