@@ -3,19 +3,20 @@
 Every stage is its own epoch (a stage change starts one), so a stage is judged
 only on the traffic it received under its own weights. It reads the same
 bounded inputs as the live statistics: an ``EpochTraffic`` for counts, errors
-and latency (p95 from the histogram, within 1 ms up to 10 s) and the labelled
-exposures for the Brier guardrail, so a long stage costs no more memory than
-a short one.
+and latency (p95 from the histogram, within 1 ms up to 10 s) and each
+variant's labelled sums (its own non-fallback labelled rows, one model) for
+the Brier guardrail, both from the ledger's rollups, so a long stage costs no
+more than a short one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 from ab_router.state import NOT_IN_CANARY, ExperimentState
-from ab_router.statistics.exposure_arrays import ExposureArrays
-from ab_router.statistics.quality import brier_losses
+from ab_router.statistics.labelled_sums import LabelledSums
 from ab_router.statistics.srm import srm_test
 from ab_router.statistics.traffic_summary import EpochTraffic
 
@@ -50,12 +51,13 @@ class CanaryDecision:
 def evaluate_canary(
     state: ExperimentState,
     traffic: EpochTraffic,
-    labelled: ExposureArrays,
+    labelled: Mapping[str, LabelledSums],
     policy: CanaryPolicy,
 ) -> CanaryDecision:
     """Judge the current stage from the current epoch's traffic and labels.
 
-    ``labelled`` needs to hold only the labelled exposures.
+    ``labelled[v]``: the sums of the labelled rows ``v`` answered itself
+    (no fallbacks); a variant without labels may be missing.
     """
     config = state.config
     stage = state.canary_stage
@@ -120,17 +122,17 @@ def evaluate_canary(
 
 
 def _brier_breach(
-    a: ExposureArrays,
+    labelled: Mapping[str, LabelledSums],
     champion: str,
     challenger: str,
     policy: CanaryPolicy,
 ) -> str | None:
     scores: dict[str, float] = {}
     for variant in (champion, challenger):
-        rows = (a.variant == variant) & ~a.fallback & a.labelled
-        if int(rows.sum()) < MIN_LABELS_FOR_BRIER:
+        sums = labelled.get(variant)
+        if sums is None or sums.n < MIN_LABELS_FOR_BRIER:
             return None
-        scores[variant] = float(brier_losses(a.probability[rows], a.label[rows]).mean())
+        scores[variant] = sums.brier.mean
     excess = scores[challenger] - scores[champion]
     if excess > policy.brier_margin:
         return (

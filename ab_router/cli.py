@@ -13,15 +13,15 @@
 ``simulate`` runs A/A and A/B experiments on synthetic outcomes, monitored
 after every few labels, and prints the false-positive rate and power of the
 anytime-valid rule next to the naive fixed-horizon test peeked at just as
-often. ``report`` writes ``DIR/report.md`` and its plots for one epoch of an
-experiment (the latest by default: weights are only constant within an
-epoch). The service's configuration is ``python -m serving config``
-(``ab_router`` never imports ``serving``). ``rollups --verify`` recomputes
-the rollups the live view reads from every row and exits 1 naming the
-first difference; ``--rebuild``
-replaces them with that recomputation. ``archive`` moves closed epochs'
-rows to checked gzipped JSON-lines files (their statistics stay in the
-rollups), or restores one. ``api-key add`` prints a new API key
+often. ``report`` writes ``DIR/report.md``, ``DIR/summary.json`` (the same
+exact values) and its plots for one epoch of an experiment (the latest by
+default: weights are only constant within an epoch). The service's
+configuration is ``python -m serving config`` (``ab_router`` never imports
+``serving``). ``rollups --verify`` recomputes the rollups the live view
+reads from every row and exits 1 naming the first difference;
+``--rebuild`` replaces them with that recomputation. ``archive`` moves
+closed epochs' rows to checked gzipped JSON-lines files (their statistics
+stay in the rollups), or restores one. ``api-key add`` prints a new API key
 once and stores only its salted hash in the key file a running service
 reloads (``CHURN_AB_API_KEYS_FILE``).
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -27,18 +28,17 @@ def latency_view(summary: LatencySummary) -> dict[str, float | None]:
 
 
 def traffic_stats(
-    state: ExperimentState, traffic: EpochTraffic, labelled: ExposureArrays
+    state: ExperimentState, traffic: EpochTraffic, labels: Mapping[str, int]
 ) -> dict[str, Any]:
     """What ``GET /ab-test/stats`` shows for the state's current epoch.
 
     Counts are by answering variant; fallbacks are listed separately so the
-    experiment's statistics can leave them out. ``labelled`` needs to hold
-    only the labelled exposures.
+    experiment's statistics can leave them out. ``labels`` counts the
+    labelled exposures per answering variant, fallbacks included
+    (``EpochRollup.labels``, or :func:`labels_by_variant` of rows).
     """
     weights = state.effective_weights
     total = traffic.requests
-    names, counts = np.unique(labelled.variant[labelled.labelled], return_counts=True)
-    labels = dict(zip(names.tolist(), counts.tolist(), strict=True))
     variants: dict[str, Any] = {}
     for variant in sorted(set(weights) | set(traffic.counts("variant"))):
         mine = traffic.where(variant=variant)
@@ -57,3 +57,9 @@ def traffic_stats(
         "total_requests": total,
         "variants": variants,
     }
+
+
+def labels_by_variant(labelled: ExposureArrays) -> dict[str, int]:
+    """Labelled rows per answering variant, fallbacks included."""
+    names, counts = np.unique(labelled.variant[labelled.labelled], return_counts=True)
+    return dict(zip(names.tolist(), counts.tolist(), strict=True))

@@ -38,3 +38,13 @@ soak:
 ## loadtest-smoke: the 5 s Locust and 10 s soak tests against a test server
 loadtest-smoke:
 	$(BENCH_PY) -m pytest -q tests/e2e/test_locust_smoke.py
+
+SCALE_SIZES ?= 100000,1000000,10000000
+SCALE_PG_SIZE ?= 1000000
+SCALE_ARGS ?=
+
+.PHONY: bench-scale
+## bench-scale: snapshot time, /predict c=16, bytes/exposure at 0.1 M-10 M exposures (#12)
+bench-scale:
+	BENTOML_HOME=$(BENCH_HOME) $(BENCH_PY) -m benchmarks.scale --sizes $(SCALE_SIZES) \
+		--pg-size $(SCALE_PG_SIZE) --duration $(BENCH_DURATION) $(SCALE_ARGS)

@@ -62,8 +62,11 @@ class CanaryScheduler:
         state = self.state.reload()
         if state.config.mode is not Mode.CANARY:
             return
-        inputs = self.statistics.epoch_inputs(state.config.name, state.epoch)
-        decision = evaluate_canary(state, inputs[1], inputs[0], self.policy)
+        # The rollups of the stage's epoch: O(variants × buckets) per check.
+        view = self.statistics.epoch_view(state.config.name, state.epoch)
+        decision = evaluate_canary(
+            state, view.rollup.traffic, view.labelled, self.policy
+        )
         if decision.action is CanaryAction.HOLD:
             return
         kind = (

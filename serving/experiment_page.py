@@ -13,11 +13,14 @@ Every number shown comes from the same snapshot as ``GET /ab-test/stats``
 its source as a JSON pointer (``data-stat`` / ``data-summary``) and its
 exact value (``data-value``), so a test can check the page against the API.
 
-Cost of a view: the cached snapshot (recomputed only when the ledger moved,
-see :meth:`LiveStatistics.snapshot`), its curve capped at
+Cost of a view: the cached snapshot (the epoch's rollups, recomputed only
+when they moved, see :meth:`LiveStatistics.snapshot`), its curve capped at
 ``MAX_CURVE_POINTS`` points, and the experiment's transitions, which grow
 with admin actions and canary stages, not with traffic; at most
-``MAX_TRANSITIONS`` of them are shown.
+``MAX_TRANSITIONS`` of them are shown. The curve is the decision's interval
+as this process's snapshots saw it (:mod:`serving.interval_history`), so its
+last point is the decision's interval; the label-by-label curve from the
+rows is the offline report's.
 
 Sections other features add (drift per variant, issue #14) come in as
 :class:`Section` objects through ``extra_sections``; nothing is shown for a
@@ -421,7 +424,9 @@ def _chart(summary: Mapping[str, Any], curve: CumulativeDifference) -> str:
     body = (
         f"<figure>{svg}<figcaption>The band is the anytime-valid interval, the "
         "line the running estimate; the dashed lines mark ±MDE. Below zero the "
-        f"challenger is better. {len(curve.t)} points.</figcaption></figure>"
+        f"challenger is better. {len(curve.t)} points: the decision's interval "
+        "at each refresh this server computed (the offline report draws it "
+        "after every label).</figcaption></figure>"
         if svg
         else "<p>No interval yet: both variants need labels.</p>"
     )

@@ -15,13 +15,17 @@ from serving.metrics import PREFIX, GaugeFamily, render_families
 
 
 class GaugeSource(Protocol):
-    """What the gauges read: the state, the summary and the rollback count."""
+    """What the gauges read: the state, the summary, the rollback count and
+    the variants holding more than one model, all from the rollups' snapshot
+    (``LiveStatistics``): a scrape costs the same at any epoch size."""
 
     def current_state(self) -> ExperimentState: ...
 
     def quality_summary(self) -> ExperimentSummary: ...
 
     def canary_rollbacks(self) -> int: ...
+
+    def mixed_models(self) -> int: ...
 
 
 def ledger_metrics_text(
@@ -45,6 +49,13 @@ def ledger_metrics_text(
                 "Automatic canary rollbacks recorded in the ledger.",
                 "counter",
                 (({"experiment": name}, float(source.canary_rollbacks())),),
+            ),
+            GaugeFamily(
+                f"{PREFIX}mixed_models",
+                "Variants whose current-epoch traffic or labels come from more "
+                "than one model (0 = every variant has one).",
+                "gauge",
+                (({"experiment": name}, float(source.mixed_models())),),
             ),
             *_quality_families(name, summary),
         ]

@@ -1,7 +1,17 @@
 """Live statistics of the experiment: the stats view, the report, the gauges.
 
-Everything here reads the ledger through its bounded, mergeable reads, and
-caches what a scrape or a stats call would otherwise recompute.
+Everything here reads the ledger's rollups only (issue #12): the epoch's
+traffic cells and labelled sums (``Ledger.epoch_rollup``), turned into the
+summary by :func:`summarize_sums`. That costs O(variants × buckets) however
+many exposures the epoch holds; no exposure row is read and nothing is
+counted over the exposures on a request or scrape path. A snapshot is
+recomputed whenever the state or the rollups changed (``rollup_signature``,
+one small read per call), so a label shows up at once. ROC AUC comes from
+4,096-bin score histograms (``auc_method`` = ``"binned_4096"``, within 0.001
+of the exact value); the offline report (``python -m ab_router report``)
+computes exact values from the rows.
+
+Each variant is judged on its model in force only (:mod:`serving.model_choice`).
 """
 
 from __future__ import annotations
@@ -15,36 +25,47 @@ from typing import Any
 
 from ab_router.errors import UnknownRequestError
 from ab_router.ledger import Ledger
+from ab_router.ledger.rollups import EpochRollup
 from ab_router.state import ExperimentState
 from ab_router.statistics.decision import DecisionConfig
-from ab_router.statistics.difference_curve import (
-    CumulativeDifference,
-    cumulative_brier_difference,
-)
-from ab_router.statistics.experiment import ExperimentSummary, summarize
-from ab_router.statistics.exposure_arrays import ExposureArrays
+from ab_router.statistics.difference_curve import CumulativeDifference
+from ab_router.statistics.experiment import ExperimentSummary, summarize_sums
+from ab_router.statistics.labelled_sums import LabelledSums
 from ab_router.statistics.traffic_summary import EpochTraffic
 from ab_router.traffic import traffic_stats
-from serving.allocator import release_free_memory
+from serving.interval_history import IntervalHistory
+from serving.model_choice import ModelChoice, choose_models
 from serving.state_cache import StateCache
 
-# Statistics cheaper than this are always recomputed when the ledger changed.
-CHEAP_STATS_S = 0.05
-MAX_STATS_STALENESS_S = 5.0
 # Points of the interval curve kept for the experiment page: enough for a
 # smooth line at any screen width, and a page view costs the same at any epoch.
 MAX_CURVE_POINTS = 400
 
 
 @dataclass(frozen=True)
+class EpochView:
+    """One epoch as the live statistics read it: rollups and models in force."""
+
+    rollup: EpochRollup
+    models: ModelChoice
+    labelled: Mapping[str, LabelledSums]
+    """Per variant, the sums of its model in force (what the statistics use)."""
+
+
+@dataclass(frozen=True)
 class Snapshot:
-    key: tuple[int, ...]
+    key: tuple[object, ...]
     stats: dict[str, Any]
     summary: ExperimentSummary
     curve: CumulativeDifference
-    """The challenger − champion confidence sequence, thinned."""
+    """The challenger − champion interval of past snapshots, bounded."""
+    view: EpochView
     computed_at: float
     cost_s: float
+
+    @property
+    def traffic(self) -> EpochTraffic:
+        return self.view.rollup.traffic
 
 
 class LiveStatistics:
@@ -57,6 +78,7 @@ class LiveStatistics:
         self._cached: Snapshot | None = None
         self._lock = threading.Lock()
         self._rollbacks: tuple[tuple[str, int], int] | None = None
+        self._history = IntervalHistory(MAX_CURVE_POINTS)
 
     def current_state(self) -> ExperimentState:
         return self.state.current()
@@ -68,6 +90,10 @@ class LiveStatistics:
     def quality_summary(self) -> ExperimentSummary:
         """The current epoch's statistics (shared with ``/ab-test/stats``)."""
         return self.snapshot().summary
+
+    def mixed_models(self) -> int:
+        """Variants of the current epoch with more than one model (0 = ok)."""
+        return len(self.snapshot().view.models.mixed)
 
     async def report(self, epoch: int | None) -> dict[str, Any]:
         """Every statistic of one epoch (default: the current one)."""
@@ -81,13 +107,21 @@ class LiveStatistics:
             raise UnknownRequestError(f"epoch {chosen} does not exist", field="epoch")
         transitions = [t for t in self.ledger.transitions(name) if t.epoch == chosen]
         weights = transitions[-1].weights if transitions else state.effective_weights
-        summary = self.summarize(state, *self.epoch_inputs(name, chosen), weights)
+        snapshot = self.snapshot()
+        if chosen == state.epoch and weights == state.effective_weights:
+            # The page shows this next to /ab-test/stats: the very same numbers.
+            summary, view = snapshot.summary, snapshot.view
+        else:
+            view = self.epoch_view(name, chosen)
+            summary = self.summarize(state, view, weights)
         return {
             "experiment": name,
             "epoch": chosen,
             "current_epoch": state.epoch,
             "weights": weights,
             "summary": summary.to_dict(),
+            "models": view.models.models_view(),
+            "mixed_models": view.models.mixed_view(),
             "transitions": [asdict(t) for t in transitions],
         }
 
@@ -112,95 +146,70 @@ class LiveStatistics:
         return self._rollbacks[1]
 
     def snapshot(self) -> Snapshot:
-        """Statistics of the current epoch, recomputed only when needed.
+        """Statistics of the current epoch, recomputed whenever they moved.
 
-        Fresh whenever the state or the labels changed. When only exposures
-        were added, a computation which took long (a big epoch) is reused for
-        up to ten times its own cost, at most ``MAX_STATS_STALENESS_S``:
-        under heavy traffic /metrics and /ab-test/stats must not turn into a
-        full scan per call, while a label shows up at once.
+        The key is the state version and the rollups' signature (one small
+        read); a recompute reads the epoch's rollups, O(variants × buckets).
         """
         with self._lock:
             state = self.state.current()
             name = state.config.name
-            key = (state.version, *self.ledger.epoch_counts(name, state.epoch))
-            now = time.monotonic()
-            if self._cached is not None and _still_fresh(self._cached, key, now):
+            key = (
+                state.version,
+                state.epoch,
+                *self.ledger.rollup_signature(name, state.epoch),
+            )
+            if self._cached is not None and self._cached.key == key:
                 return self._cached
-            labelled, traffic = self.epoch_inputs(name, state.epoch)
-            summary = self.summarize(state, labelled, traffic)
+            started = time.monotonic()
+            view = self.epoch_view(name, state.epoch)
+            summary = self.summarize(state, view)
             compact = summary.to_dict()
             stats = {
-                **traffic_stats(state, traffic, labelled),
+                **traffic_stats(state, view.rollup.traffic, view.rollup.labels),
                 "srm": compact["srm"],
                 "quality": compact["quality"],
                 "decision": compact["decision"],
+                "auc_method": summary.auc_method,
+                "models": view.models.models_view(),
+                "mixed_models": view.models.mixed_view(),
             }
-            curve = self._curve(state, labelled, summary)
+            self._history.add((name, state.epoch, summary.design), summary.sequential)
             finished = time.monotonic()
             self._cached = Snapshot(
-                key, stats, summary, curve, finished, finished - now
+                key,
+                stats,
+                summary,
+                self._history.curve(),
+                view,
+                finished,
+                finished - started,
             )
-            # The recompute's temporaries are gone; hand their pages back
-            # rather than let the worker's resident size creep up.
-            release_free_memory()
             return self._cached
 
-    def _curve(
-        self,
-        state: ExperimentState,
-        labelled: ExposureArrays,
-        summary: ExperimentSummary,
-    ) -> CumulativeDifference:
-        """The experiment page's curve, from the labelled rows read just now.
-
-        Running sums over rows already in memory: O(labels) once per
-        recompute, like the summary itself, and never per page view.
-        """
-        curve = cumulative_brier_difference(
-            labelled,
-            self.decision_config,
-            design=summary.design,
-            champion=state.config.champion,
-            challenger=state.config.challenger,
+    def epoch_view(self, experiment: str, epoch: int) -> EpochView:
+        """An epoch's rollups and the models judged: a few hundred rows read."""
+        rollup = self.ledger.epoch_rollup(experiment, epoch)
+        models = choose_models(
+            rollup,
+            self.ledger.epoch_models(experiment, epoch),
+            self.ledger.model_versions(),
         )
-        return curve.thinned(MAX_CURVE_POINTS)
-
-    def epoch_inputs(
-        self, experiment: str, epoch: int
-    ) -> tuple[ExposureArrays, EpochTraffic]:
-        """What the statistics read of an epoch, bounded by its labels.
-
-        Labels first: exposures and labels are only ever added, so every
-        labelled row read is also counted in the traffic read after it.
-        """
-        labelled = self.ledger.labelled_arrays(experiment, epoch)
-        return labelled, self.ledger.epoch_traffic(experiment, epoch)
+        return EpochView(rollup, models, models.labelled(rollup))
 
     def summarize(
         self,
         state: ExperimentState,
-        labelled: ExposureArrays,
-        traffic: EpochTraffic,
+        view: EpochView,
         weights: Mapping[str, float] | None = None,
     ) -> ExperimentSummary:
-        return summarize(
-            traffic,
-            labelled,
+        champion, challenger = state.config.champion, state.config.challenger
+        return summarize_sums(
+            view.rollup.traffic,
+            view.labelled,
+            view.models.paired(view.rollup, champion, challenger),
             state.effective_weights if weights is None else weights,
             self.decision_config,
-            champion=state.config.champion,
-            challenger=state.config.challenger,
+            champion=champion,
+            challenger=challenger,
         )
-
-
-def _still_fresh(cached: Snapshot, key: tuple[int, ...], now: float) -> bool:
-    if cached.key == key:
-        return True
-    # Same state version and same labels: only new exposures were added.
-    return (
-        cached.key[0] == key[0]
-        and cached.key[2] == key[2]
-        and now - cached.computed_at < min(MAX_STATS_STALENESS_S, 10 * cached.cost_s)
-        and cached.cost_s > CHEAP_STATS_S
-    )

@@ -442,6 +442,11 @@ class Ledger(StatisticsReads, DriftCountsStore):
         O(variants × buckets) to read, however many exposures it holds."""
         return rollups.read_epoch(self._read, experiment, epoch)
 
+    def rollup_signature(self, experiment: str, epoch: int) -> tuple[float, ...]:
+        """Numbers that change whenever the epoch's rollups change (one cheap
+        read): how the live view knows its snapshot is still current."""
+        return rollups.signature(self._read, experiment, epoch)
+
     def verify_rollups(self) -> list[rollups.Mismatch]:
         """Where the rollups differ from a recomputation from every row
         (empty: they agree). Counts must match exactly, float sums within

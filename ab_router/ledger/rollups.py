@@ -349,26 +349,99 @@ def stored(fetch: Fetch) -> Delta:
 
 
 def read_epoch(fetch: Fetch, experiment: str, epoch: int) -> EpochRollup:
-    """One epoch's rollups: a few hundred rows, whatever the epoch's size."""
+    """One epoch's rollups: a few hundred rows and each key's score bins,
+    whatever the epoch's size. The bins (up to 2 × 4,096 per key) are read
+    key by key as bare (label, bin, count) rows, straight into the
+    histograms: no per-row Python beyond the driver's tuples."""
     params = (experiment, epoch)
     t = {
         table.name: read_table(fetch, table, EPOCH, params)
-        for table in schema.ROLLUP_TABLES
+        for table in (schema.TRAFFIC_CELLS, schema.TRAFFIC_BUCKETS)
     }
+    labelled = read_table(fetch, schema.LABELLED_SUMS, EPOCH, params)
+    paired = read_table(fetch, schema.PAIRED_SUMS, EPOCH, params)
     cells, buckets = t[schema.TRAFFIC_CELLS.name], t[schema.TRAFFIC_BUCKETS.name]
     models = sorted({int(k[6]) for k, v in cells.items() if v[0]})
+    labels: dict[str, int] = defaultdict(int)
+    for key, values in cells.items():
+        if values[2]:
+            labels[str(key[2])] += int(values[2])
     return EpochRollup(
         traffic=traffic_from_tables(cells, buckets),
         traffic_by_model={m: traffic_from_tables(cells, buckets, m) for m in models},
-        labelled=labelled_from_tables(
-            t[schema.LABELLED_SUMS.name], t[schema.LABELLED_SCORE_BINS.name]
-        ),
-        paired=paired_from_tables(
-            t[schema.PAIRED_SUMS.name],
-            t[schema.PAIRED_SCORE_BINS.name],
-            t[schema.PAIRED_JOINT_BINS.name],
-        ),
+        labelled=_labelled_of_keys(fetch, labelled),
+        paired=_paired_of_keys(fetch, paired),
+        labels=dict(sorted(labels.items())),
     )
+
+
+def _key_bins(
+    fetch: Fetch, table: schema.KeyedTable, key: tuple[Any, ...], extra: str = ""
+) -> list[tuple[Any, ...]]:
+    """The non-zero bin rows under ``key``, without it (one indexed read)."""
+    width = len(key)
+    where = " AND ".join(f"{c} = ?" for c in table.key_names[:width])
+    columns = (*table.key_names[width:], *table.value_names)
+    return fetch(
+        f"SELECT {', '.join(columns)} FROM {table.name} WHERE {where}{extra} "
+        f"AND {table.value_names[0]} <> 0",
+        key,
+    )
+
+
+def _labelled_of_keys(
+    fetch: Fetch, sums: Mapping[tuple[Any, ...], list[float]]
+) -> dict[ModelKey, LabelledSums]:
+    out = {}
+    for key, values in sums.items():
+        if values[0]:  # n: every contribution may have been taken back
+            rows = _key_bins(fetch, schema.LABELLED_SCORE_BINS, key)
+            out[(str(key[2]), int(key[3]))] = LabelledSums.from_columns(values, rows)
+    return dict(sorted(out.items()))
+
+
+def _paired_of_keys(
+    fetch: Fetch, sums: Mapping[tuple[Any, ...], list[float]]
+) -> dict[PairKey, PairedSums]:
+    out = {}
+    for key, values in sums.items():
+        if values[0]:  # champion_n
+            out[(str(key[2]), int(key[3]), str(key[4]), int(key[5]))] = (
+                PairedSums.from_columns(
+                    values,
+                    _key_bins(fetch, schema.PAIRED_SCORE_BINS, (*key, 0)),
+                    _key_bins(fetch, schema.PAIRED_SCORE_BINS, (*key, 1)),
+                    _key_bins(fetch, schema.PAIRED_JOINT_BINS, key),
+                )
+            )
+    return dict(sorted(out.items()))
+
+
+#: Sums that move whenever an epoch's rollups do: an exposure (requests, and
+#: its cell if the cell is new, e.g. a new model), a shadow score (shadowed
+#: requests; on a labelled row the paired sums), a label (labelled, n) and a
+#: changed label (positives, and the confusion counts).
+_SIGNATURE = (
+    f"SELECT (SELECT COUNT(*) FROM traffic_cells {EPOCH}), "
+    f"(SELECT COALESCE(SUM(requests), 0) FROM traffic_cells {EPOCH}), "
+    f"(SELECT COALESCE(SUM(labelled), 0) FROM traffic_cells {EPOCH}), "
+    "(SELECT COALESCE(SUM(CASE WHEN shadow_variant <> '' THEN requests ELSE 0 END), "
+    f"0) FROM traffic_cells {EPOCH}), "
+    f"(SELECT COALESCE(SUM(n), 0) FROM labelled_sums {EPOCH}), "
+    f"(SELECT COALESCE(SUM(positives), 0) FROM labelled_sums {EPOCH}), "
+    f"(SELECT COALESCE(SUM(tp + tn), 0) FROM labelled_sums {EPOCH}), "
+    f"(SELECT COUNT(*) FROM paired_sums {EPOCH}), "
+    f"(SELECT COALESCE(SUM(champion_n), 0) FROM paired_sums {EPOCH}), "
+    f"(SELECT COALESCE(SUM(challenger_sum_p), 0) FROM paired_sums {EPOCH})"
+)
+
+
+def signature(fetch: Fetch, experiment: str, epoch: int) -> tuple[float, ...]:
+    """A few numbers that change whenever the epoch's rollups change: a cheap
+    test of whether a reader's copy is still current (one row, read from
+    the rollups' primary keys, whatever the epoch's size)."""
+    rows = fetch(_SIGNATURE, (experiment, epoch) * 10)
+    return tuple(float(v or 0) for v in rows[0])
 
 
 @dataclass(frozen=True)
@@ -483,6 +556,9 @@ class EpochRollup:
     traffic_by_model: Mapping[int, EpochTraffic]
     labelled: Mapping[ModelKey, LabelledSums]
     paired: Mapping[PairKey, PairedSums]
+    labels: Mapping[str, int] = field(default_factory=dict)
+    """Labelled rows by answering variant, fallbacks and every model included
+    (what ``/ab-test/stats`` counts; the statistics leave fallbacks out)."""
 
     @property
     def exposures(self) -> int:

@@ -14,7 +14,7 @@ from ab_router.config import ExperimentConfig
 from ab_router.errors import ConfigError
 from ab_router.records import Exposure, Mode, UnitKind
 from ab_router.state import NOT_IN_CANARY, ExperimentState
-from ab_router.statistics import EpochTraffic, ExposureArrays
+from ab_router.statistics import EpochTraffic, ExposureArrays, LabelledSums
 
 CANARY = ExperimentConfig(
     name="exp",
@@ -63,7 +63,13 @@ def evaluate_canary(
     """The guardrails on the bounded inputs the service gives them."""
     arrays = ExposureArrays.from_exposures(exposures)
     traffic = EpochTraffic.from_arrays(arrays)
-    return evaluate_bounded(state, traffic, arrays.take(arrays.labelled), policy)
+    labelled = {}
+    for variant in ("v1", "v2"):
+        own = (arrays.variant == variant) & ~arrays.fallback & arrays.labelled
+        labelled[variant] = LabelledSums.from_arrays(
+            arrays.probability[own], arrays.label[own], arrays.prediction[own]
+        )
+    return evaluate_bounded(state, traffic, labelled, policy)
 
 
 def traffic(challenger: int, champion: int, **kwargs: object) -> list[Exposure]:

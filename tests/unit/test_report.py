@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from PIL import Image
 from ab_router.records import EpochModel, Mode
 from ab_router.report import (
     REPORT_NAME,
+    SUMMARY_NAME,
     cumulative_brier_difference,
     fmt,
     render_report,
@@ -63,6 +65,12 @@ def test_report_files_and_numbers(tmp_path: Path, mode: Mode) -> None:
     )
     for name in PNGS:
         assert f"]({name})" in text
+    # It says its values are exact, and writes them machine-readable too.
+    assert "- Values: exact, recomputed from every row" in text
+    assert "(ROC AUC `exact`)" in text
+    written = json.loads((path.parent / SUMMARY_NAME).read_text(encoding="utf-8"))
+    assert written == json.loads(json.dumps(s.to_dict()))
+    assert written["auc_method"] == "exact"
 
 
 @pytest.mark.parametrize("mode", [Mode.SPLIT, Mode.SHADOW])

@@ -21,7 +21,7 @@ from ab_router.statistics import (
     summarize,
     summarize_arrays,
 )
-from ab_router.traffic import traffic_stats
+from ab_router.traffic import labels_by_variant, traffic_stats
 from tests.support.ledgers import CONFIG
 
 CFG = DecisionConfig()
@@ -87,7 +87,9 @@ def test_shadow_design_holds_before_the_first_label() -> None:
 def test_traffic_stats_from_the_bounded_inputs() -> None:
     a = arrays()
     state = ExperimentState(CONFIG, 1, NOT_IN_CANARY, 1, 0.0)
-    stats = traffic_stats(state, EpochTraffic.from_arrays(a), a.take(a.labelled))
+    stats = traffic_stats(
+        state, EpochTraffic.from_arrays(a), labels_by_variant(a.take(a.labelled))
+    )
     assert stats["total_requests"] == a.fallback.size
     for v in ("v1", "v2"):
         mine = a.variant == v
