@@ -143,6 +143,7 @@ DASHBOARD_EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("Canary rollbacks", "A"): _e("experiment", **EXP),
     ("Experiment epoch", "A"): _e("experiment", **EXP),
     ("Experiment mode", "A"): _e("experiment", "mode", **EXP),
+    ("Variants with mixed models", "A"): _e("experiment", **EXP),
     # The fixture labels 40 answers of each variant, both classes.
     ("Brier score per variant", "A"): _e("experiment", "variant", **BOTH_V),
     ("ROC AUC per variant", "A"): _e(
