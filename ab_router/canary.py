@@ -57,39 +57,59 @@ def evaluate_canary(
     """Judge the current stage from the current epoch's traffic and labels.
 
     ``labelled[v]``: the sums of the labelled rows ``v`` answered itself
-    (no fallbacks); a variant without labels may be missing.
+    (no fallbacks); a variant without labels may be missing. The guardrails
+    (errors, latency, Brier) roll back first; then the stage holds until it
+    has seen enough requests, rolls back on a sample-ratio mismatch, or
+    advances.
     """
     config = state.config
     stage = state.canary_stage
     if stage == NOT_IN_CANARY:
         return CanaryDecision(CanaryAction.HOLD, "canary is rolled back", stage)
-    challenger, champion = config.challenger, config.champion
-    to_challenger = traffic.where(assigned=challenger)
+    to_challenger = traffic.where(assigned=config.challenger)
+    breach = (
+        _error_rate_breach(to_challenger, policy)
+        or _latency_breach(to_challenger.where(fallback=False), policy)
+        or _brier_breach(labelled, config.champion, config.challenger, policy)
+    )
+    if breach is not None:
+        return CanaryDecision(CanaryAction.ROLLBACK, breach, NOT_IN_CANARY)
+    return _judge_stage(state, traffic, to_challenger, policy)
+
+
+def _error_rate_breach(to_challenger: EpochTraffic, policy: CanaryPolicy) -> str | None:
+    """The challenger's fallbacks among the requests assigned to it."""
     assigned = to_challenger.requests
-    failed = to_challenger.where(fallback=True).requests
-    answered = to_challenger.where(fallback=False)
+    if assigned < MIN_REQUESTS_FOR_ERROR_RATE:
+        return None
+    error_rate = to_challenger.where(fallback=True).requests / assigned
+    if error_rate > policy.max_error_rate:
+        return (
+            f"challenger error rate {error_rate:.1%} over {assigned} "
+            f"requests exceeds {policy.max_error_rate:.1%}"
+        )
+    return None
 
-    if assigned >= MIN_REQUESTS_FOR_ERROR_RATE:
-        error_rate = failed / assigned
-        if error_rate > policy.max_error_rate:
-            return CanaryDecision(
-                CanaryAction.ROLLBACK,
-                f"challenger error rate {error_rate:.1%} over {assigned} "
-                f"requests exceeds {policy.max_error_rate:.1%}",
-                NOT_IN_CANARY,
-            )
-    if answered.requests >= MIN_REQUESTS_FOR_ERROR_RATE:
-        (p95,) = answered.latency.percentiles((95,))
-        if p95 > policy.max_p95_ms:
-            return CanaryDecision(
-                CanaryAction.ROLLBACK,
-                f"challenger p95 latency {p95:.1f} ms exceeds {policy.max_p95_ms} ms",
-                NOT_IN_CANARY,
-            )
-    brier_reason = _brier_breach(labelled, champion, challenger, policy)
-    if brier_reason is not None:
-        return CanaryDecision(CanaryAction.ROLLBACK, brier_reason, NOT_IN_CANARY)
 
+def _latency_breach(answered: EpochTraffic, policy: CanaryPolicy) -> str | None:
+    """The p95 latency of the requests the challenger answered itself."""
+    if answered.requests < MIN_REQUESTS_FOR_ERROR_RATE:
+        return None
+    (p95,) = answered.latency.percentiles((95,))
+    if p95 > policy.max_p95_ms:
+        return f"challenger p95 latency {p95:.1f} ms exceeds {policy.max_p95_ms} ms"
+    return None
+
+
+def _judge_stage(
+    state: ExperimentState,
+    traffic: EpochTraffic,
+    to_challenger: EpochTraffic,
+    policy: CanaryPolicy,
+) -> CanaryDecision:
+    """A stage that passed the guardrails: hold, roll back on SRM, or advance."""
+    stage = state.canary_stage
+    assigned = to_challenger.requests
     srm = srm_test(
         traffic.counts("assigned"),
         state.effective_weights,
@@ -108,12 +128,13 @@ def evaluate_canary(
             f"sample-ratio mismatch (p={srm.p_value:.2g}) at stage {stage}",
             NOT_IN_CANARY,
         )
-    if stage + 1 >= len(config.canary_stages):
+    if stage + 1 >= len(state.config.canary_stages):
         return CanaryDecision(
             CanaryAction.HOLD,
             "final stage healthy: promote the challenger to finish",
             stage,
         )
+    failed = to_challenger.where(fallback=True).requests
     return CanaryDecision(
         CanaryAction.ADVANCE,
         f"stage {stage} healthy over {assigned} challenger requests (errors {failed})",
@@ -127,6 +148,8 @@ def _brier_breach(
     challenger: str,
     policy: CanaryPolicy,
 ) -> str | None:
+    """The challenger's Brier score against the champion's, once both have
+    enough labels."""
     scores: dict[str, float] = {}
     for variant in (champion, challenger):
         sums = labelled.get(variant)

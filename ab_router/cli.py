@@ -98,8 +98,25 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m ab_router", description=__doc__.split("\n\n")[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    _simulate_arguments(
+        sub.add_parser("simulate", help="A/A and A/B simulations under peeking")
+    )
+    _report_arguments(
+        sub.add_parser("report", help="Markdown + PNG report from a ledger")
+    )
+    _rollups_arguments(
+        sub.add_parser("rollups", help="verify or rebuild a ledger's rollups")
+    )
+    _archive_arguments(
+        sub.add_parser("archive", help="move closed epochs' rows to files")
+    )
+    _api_key_arguments(
+        sub.add_parser("api-key", help="create or remove an API key entry")
+    )
+    return parser
 
-    sim = sub.add_parser("simulate", help="A/A and A/B simulations under peeking")
+
+def _simulate_arguments(sim: argparse.ArgumentParser) -> None:
     sim.add_argument("--runs", type=int, default=400)
     sim.add_argument("--horizon", type=int, default=20_000, help="labels per run")
     sim.add_argument("--check-every", type=int, default=10, help="labels between looks")
@@ -120,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--json", action="store_true", help="print JSON, not a table")
     _decision_options(sim)
 
-    rep = sub.add_parser("report", help="Markdown + PNG report from a ledger")
+
+def _report_arguments(rep: argparse.ArgumentParser) -> None:
     _ledger_option(rep)
     rep.add_argument("--experiment", required=True)
     rep.add_argument("--epoch", type=int, default=None, help="default: the latest")
@@ -130,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--challenger", default=CHALLENGER)
     _decision_options(rep)
 
-    roll = sub.add_parser("rollups", help="verify or rebuild a ledger's rollups")
+
+def _rollups_arguments(roll: argparse.ArgumentParser) -> None:
     _ledger_option(roll)
     action = roll.add_mutually_exclusive_group(required=True)
     action.add_argument(
@@ -143,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--rebuild", action="store_true", help="recompute them from the rows"
     )
 
-    arc = sub.add_parser("archive", help="move closed epochs' rows to files")
+
+def _archive_arguments(arc: argparse.ArgumentParser) -> None:
     _ledger_option(arc)
     what = arc.add_mutually_exclusive_group(required=True)
     what.add_argument(
@@ -154,7 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     what.add_argument("--restore", type=Path, metavar="FILE", help="put one back")
     arc.add_argument("--out", type=Path, help="directory for the archive files")
-    keys = sub.add_parser("api-key", help="create or remove an API key entry")
+
+
+def _api_key_arguments(keys: argparse.ArgumentParser) -> None:
     key_sub = keys.add_subparsers(dest="key_command", required=True)
     add = key_sub.add_parser("add", help="print a new key once, store its hash")
     add.add_argument("name", help="1-32 of a-z 0-9 _ -: logs and metric label")
@@ -164,7 +186,6 @@ def build_parser() -> argparse.ArgumentParser:
     remove = key_sub.add_parser("remove", help="revoke a key by name")
     remove.add_argument("name")
     remove.add_argument("--file", type=Path, required=True)
-    return parser
 
 
 def _api_key(args: argparse.Namespace) -> int:

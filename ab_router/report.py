@@ -50,6 +50,7 @@ from ab_router.statistics.difference_curve import (
     cumulative_brier_difference,
     thin,
 )
+from ab_router.statistics.model_split import models_in_force
 
 if TYPE_CHECKING:
     from ab_router.records import EpochModel, Exposure
@@ -380,6 +381,25 @@ def render_report(
     summary = summarize_arrays(
         arrays, weights, config, champion=champion, challenger=challenger
     )
+    images = _write_plots(arrays, summary, weights, config, out_dir)
+    path = out_dir / REPORT_NAME
+    path.write_text(_markdown(summary, title, images, model_lines), encoding="utf-8")
+    # The same exact values, machine-readable (ExperimentSummary.to_dict()).
+    (out_dir / SUMMARY_NAME).write_text(
+        json.dumps(summary.to_dict(), indent=1, sort_keys=True), encoding="utf-8"
+    )
+    return path
+
+
+def _write_plots(
+    arrays: ExposureArrays,
+    summary: ExperimentSummary,
+    weights: Mapping[str, float],
+    config: DecisionConfig,
+    out_dir: Path,
+) -> dict[str, str]:
+    """Draw the three plots into ``out_dir``; their file names by role."""
+    champion, challenger = summary.champion, summary.challenger
     images = {
         "difference": "brier_difference.png",
         "latency": "latency.png",
@@ -398,13 +418,7 @@ def render_report(
     variants = [v for v in summary.latency if summary.latency[v].n > 0]
     _plot_latency(arrays, variants, out_dir / images["latency"])
     _plot_traffic(arrays, weights, out_dir / images["traffic"])
-    path = out_dir / REPORT_NAME
-    path.write_text(_markdown(summary, title, images, model_lines), encoding="utf-8")
-    # The same exact values, machine-readable (ExperimentSummary.to_dict()).
-    (out_dir / SUMMARY_NAME).write_text(
-        json.dumps(summary.to_dict(), indent=1, sort_keys=True), encoding="utf-8"
-    )
-    return path
+    return images
 
 
 def _one_model_each(
@@ -414,16 +428,17 @@ def _one_model_each(
 ) -> tuple[list[Exposure], list[str]]:
     """The exposures to judge, and the report's section naming the models.
 
-    A variant answered by several models is judged on one: the one recorded
-    for the epoch, else the most recently registered (the highest id).
+    A variant answered by several models is judged on one, by the live
+    view's rule (:func:`~ab_router.statistics.model_split.models_in_force`):
+    the first recorded for the epoch, else the highest id.
     """
     seen = Counter((e.variant, e.model_id) for e in exposures)
-    in_force = {m.variant: m.model_id for m in models}
+    recorded = [(m.variant, m.model_id) for m in models]
     by_variant: dict[str, list[int]] = {}
     for variant, model_id in sorted(seen):
         by_variant.setdefault(variant, []).append(model_id)
     mixed = {v for v, ids in by_variant.items() if len(ids) > 1}
-    judged = {v: in_force.get(v, max(by_variant[v])) for v in mixed}
+    judged = models_in_force({v: by_variant[v] for v in mixed}, recorded)
     kept = [e for e in exposures if judged.get(e.variant, e.model_id) == e.model_id]
     lines = [
         "## Models",
@@ -432,8 +447,8 @@ def _one_model_each(
         "|---|---|---|---|---|",
         *(
             f"| {v} | `{tags.get(i, f'model {i}')}` | {i} | {seen.get((v, i), 0)} "
-            f"| {'yes' if in_force.get(v) == i else 'no'} |"
-            for v, i in sorted(set(seen) | set(in_force.items()))
+            f"| {'yes' if (v, i) in recorded else 'no'} |"
+            for v, i in sorted(set(seen) | set(recorded))
         ),
         "",
     ]

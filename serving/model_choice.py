@@ -4,8 +4,10 @@ The rollups keep labelled sums per (variant, model id); two models are never
 pooled into one statistic. The model *in force* for a variant is the first
 one recorded for the epoch (``Ledger.epoch_models``, written at start-up);
 an epoch without recorded models (written before they were) judges the
-newest model id it holds, since ids only grow. A variant whose epoch holds
-traffic, labels or records of more than one model is *mixed*: its other
+newest model id it holds, since ids only grow (one rule with the offline
+report: :func:`ab_router.statistics.model_split.models_in_force`). A variant
+whose epoch holds traffic, labels or records of more than one model is
+*mixed*: its other
 models' labels are shown as existing but left out of the comparison, and
 ``churn_ab_mixed_models`` counts such variants. The unknown id (rows written
 before model versions existed) counts as a model of its own: whether it is
@@ -22,6 +24,7 @@ from typing import Any
 from ab_router.ledger.rollups import EpochRollup
 from ab_router.records import EpochModel, ModelVersion
 from ab_router.statistics.labelled_sums import LabelledSums, PairedSums
+from ab_router.statistics.model_split import models_in_force
 
 
 @dataclass(frozen=True)
@@ -88,11 +91,9 @@ def choose_models(
     for champion, m1, challenger, m2 in rollup.paired:
         seen[champion].add(m1)
         seen[challenger].add(m2)
-    first: dict[str, int] = {}
-    for record in recorded:  # in the order they were recorded
-        first.setdefault(record.variant, record.model_id)
+    for record in recorded:
         seen[record.variant].add(record.model_id)
-    in_force = {v: first.get(v, max(ids)) for v, ids in seen.items() if ids}
+    in_force = models_in_force(seen, ((r.variant, r.model_id) for r in recorded))
     return ModelChoice(
         dict(sorted(in_force.items())),
         {v: tuple(sorted(ids)) for v, ids in sorted(seen.items())},

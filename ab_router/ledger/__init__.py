@@ -4,7 +4,11 @@ Nothing is ever deleted: a reset starts a new epoch. The modules, each with
 one job:
 
 - :mod:`.base`: ``Ledger``, every operation written once over three backend
-  hooks (connection, transaction, locking);
+  hooks (connection, transaction, locking) declared in :mod:`.hooks`, made of
+  one part per concern: :mod:`.experiment_store` (state and changes),
+  :mod:`.exposure_store` (exposures and shadow scores), :mod:`.model_versions`
+  (model versions and epoch models), :mod:`.rollup_store` (rollup reads,
+  checks and retention);
 - :mod:`.sqlite`, :mod:`.postgres`: the two backends (PostgreSQL for several
   hosts; psycopg is imported only by it);
 - :mod:`.schema`: the tables, with both dialects' column types side by side;
@@ -12,7 +16,7 @@ one job:
 - :mod:`.rollups`: traffic and labelled-quality rollups, written in the same
   transaction as the rows, and the O(variants × buckets) epoch read;
 - :mod:`.changes`: the SQL of start-up and admin changes;
-- :mod:`.labels`: idempotent labels;
+- :mod:`.labels`: idempotent labels (``LabelStore``);
 - :mod:`.codecs`: exposures and transitions to and from rows;
 - :mod:`.statistics_reads`: column arrays and the traffic GROUP BY that the
   live statistics read;

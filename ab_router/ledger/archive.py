@@ -41,7 +41,7 @@ from ab_router.ledger.codecs import EXPOSURE_COLUMNS, request_id_of
 from ab_router.ledger.cursor import Cursor
 
 if TYPE_CHECKING:
-    from ab_router.ledger.base import Ledger
+    from ab_router.ledger.hooks import LedgerHooks
 
 ARCHIVE_COLUMNS = (*(c.strip() for c in EXPOSURE_COLUMNS.split(",")), "observed_at")
 # Ordered, so the file and the check inside the deleting transaction see the
@@ -87,7 +87,7 @@ def _file_lines(path: Path) -> Iterator[bytes]:
 
 
 def archivable_epochs(
-    ledger: Ledger, older_than_s: float, now: float | None = None
+    ledger: LedgerHooks, older_than_s: float, now: float | None = None
 ) -> list[tuple[str, int]]:
     """Closed epochs whose newest exposure is older than ``older_than_s``."""
     cutoff = (time.time() if now is None else now) - older_than_s
@@ -102,7 +102,7 @@ def archivable_epochs(
 
 
 def archive_epoch(
-    ledger: Ledger, experiment: str, epoch: int, directory: Path
+    ledger: LedgerHooks, experiment: str, epoch: int, directory: Path
 ) -> ArchivedEpoch:
     """Write, check and delete one epoch's rows (see the module docstring)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -151,7 +151,7 @@ def archive_epoch(
     return ArchivedEpoch(experiment, epoch, path, requests, sha256)
 
 
-def restore_archive(ledger: Ledger, path: Path) -> ArchivedEpoch:
+def restore_archive(ledger: LedgerHooks, path: Path) -> ArchivedEpoch:
     """Put an archived epoch's rows back; its rollups never left."""
     lines = list(_file_lines(path))  # one epoch, restored on purpose
     records = [json.loads(line) for line in lines]

@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import json
 import time
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ab_router.ledger.cursor import Cursor
+from ab_router.ledger.hooks import LedgerHooks
 from ab_router.statistics.psi import DriftCounts
-
-T = TypeVar("T")
 
 SECONDS_PER_HOUR = 3600
 
@@ -69,18 +66,8 @@ def counts_from_row(text: str, rows: int, scored: int) -> DriftCounts:
 _KEY = "experiment = ? AND epoch = ? AND variant = ? AND model_tag = ? AND hour = ?"
 
 
-class DriftCountsStore(ABC):
+class DriftCountsStore(LedgerHooks):
     """The drift part of ``Ledger`` (over its ``_transaction`` and ``_read``)."""
-
-    _for_update: ClassVar[str] = ""
-
-    @abstractmethod
-    def _transaction(self, work: Callable[[Cursor], T], purpose: str) -> T: ...
-
-    @abstractmethod
-    def _read(
-        self, sql: str, params: Sequence[object] = ()
-    ) -> list[tuple[Any, ...]]: ...
 
     def add_drift_counts(self, deltas: Mapping[DriftKey, DriftCounts]) -> None:
         """Add each delta to its row (created at zero), all in one transaction."""

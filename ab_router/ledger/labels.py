@@ -6,6 +6,8 @@ backends run; the backend's lock (SQLite's writer lock, PostgreSQL's
 ``FOR UPDATE``) makes a second labeller see the first's label. The rollups
 change in the same transaction (``write_rollups``); a duplicate or a refused
 conflict writes nothing, so repeating a label never counts it twice.
+``LabelStore`` is the part of ``Ledger`` that runs it, by request id or by
+customer.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from ab_router.errors import (
     ConflictingLabelError,
     UnknownRequestError,
 )
-from ab_router.ledger.codecs import StoredId
+from ab_router.ledger.codecs import StoredId, request_id_of
 from ab_router.ledger.cursor import Cursor
+from ab_router.ledger.hooks import LedgerHooks
 from ab_router.ledger.rollups import ROLLUP_COLUMNS, Delta, RollupRow
 
 
@@ -101,3 +104,53 @@ def _refuse_unknown(
     raise UnknownRequestError(
         f"no exposure recorded for request_id {request_id!r}", field=field
     )
+
+
+class LabelStore(LedgerHooks):
+    """The feedback part of ``Ledger``: labels by request or by customer."""
+
+    def label_request(
+        self, request_id: str, churned: bool, observed_at: float | None = None
+    ) -> LabelResult:
+        """Join an observed outcome to one exposure, idempotently."""
+        return self._label(request_id, churned, observed_at, field="request_id")
+
+    def label_customer(
+        self,
+        experiment: str,
+        customer_id: str,
+        churned: bool,
+        observed_at: float | None = None,
+    ) -> LabelResult:
+        """Label the customer's latest exposure in the experiment.
+
+        A customer's outcome is one fact; it is joined to the most recent
+        exposure, so each customer counts once in the statistics.
+        """
+        rows = self._read(
+            "SELECT request_id FROM exposures WHERE experiment = ? AND unit_id = ? "
+            f"ORDER BY {self._newest_first} LIMIT 1",
+            (experiment, customer_id),
+        )
+        if not rows:
+            raise UnknownRequestError(
+                f"no exposure recorded for customerID {customer_id!r}",
+                field="customerID",
+            )
+        return self._label(
+            request_id_of(rows[0][0]), churned, observed_at, field="customerID"
+        )
+
+    def _label(
+        self, request_id: str, churned: bool, observed_at: float | None, *, field: str
+    ) -> LabelResult:
+        work = label_work(
+            request_id,
+            churned,
+            observed_at,
+            field=field,
+            for_update=self._for_update,
+            write_rollups=self._write_rollups,
+            store_id=self._store_id,
+        )
+        return LabelResult(request_id, self._transaction(work, "record the label"))

@@ -9,13 +9,13 @@ answer has a row per group and latency bucket, never one per exposure.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, ClassVar
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ab_router.ledger.hooks import LedgerHooks
 from ab_router.statistics import latency
 from ab_router.statistics.exposure_arrays import ExposureArrays
 from ab_router.statistics.traffic_summary import EpochTraffic, TrafficKey
@@ -152,28 +152,10 @@ def bucket_row(
     return key, int(r[5]), int(r[6]), int(r[7]), int(r[8]), float(r[9]), float(r[10])
 
 
-class StatisticsReads(ABC):
-    """What the live statistics read; a backend supplies the hooks.
-
-    ``_read(sql, params)`` runs one ``?``-placeholder read, ``_read_chunks``
-    streams a long one; ``_exposure_order`` is the ORDER BY that lists
-    exposures in the order they were written; ``_floor_sql`` turns a
-    non-negative REAL expression into the integer ``floor`` gives (SQLite's
-    CAST truncates, which is the floor there; PostgreSQL's CAST rounds).
-    """
-
-    _exposure_order: ClassVar[str] = "created_at"
-    _floor_sql: ClassVar[str] = "CAST({} AS INTEGER)"
-
-    @abstractmethod
-    def _read(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        """All rows of one read."""
-
-    @abstractmethod
-    def _read_chunks(
-        self, sql: str, params: Sequence[object]
-    ) -> Iterator[list[tuple[Any, ...]]]:
-        """The rows of one long read, a chunk at a time."""
+class StatisticsReads(LedgerHooks):
+    """What the live statistics read, over the backend's hooks: ``_read``,
+    ``_read_chunks``, ``_exposure_order`` and ``_floor_sql``
+    (:class:`~ab_router.ledger.hooks.LedgerHooks`)."""
 
     def epoch_counts(self, experiment: str, epoch: int) -> tuple[int, int]:
         """(exposures, labels) of an epoch: a cheap change detector.

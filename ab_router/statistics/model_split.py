@@ -14,6 +14,9 @@ same model's rollups (several rows: modes, workers, time windows) do add up.
 - :meth:`ModelSplit.pooled`: the totals across models, for counts a page
   may show next to the statistics, never for the statistics themselves.
 
+Which model a variant is judged on is one rule, :func:`models_in_force`,
+used by the live view (``serving.model_choice``) and the offline report.
+
 A group is a variant for :class:`~.labelled_sums.LabelledSums` (model: its
 ``model_id``) or a ``(champion, challenger)`` pair for
 :class:`~.labelled_sums.PairedSums` (model: the two ``model_id``).
@@ -21,7 +24,7 @@ A group is a variant for :class:`~.labelled_sums.LabelledSums` (model: its
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Generic, Protocol, Self, TypeVar
 
@@ -106,4 +109,21 @@ class ModelSplit(Generic[G, M, T]):
         return out
 
 
-__all__ = ["MixedModelsError", "ModelSplit"]
+def models_in_force(
+    seen: Mapping[str, Collection[int]], recorded: Iterable[tuple[str, int]]
+) -> dict[str, int]:
+    """variant -> the model id it is judged on, for each variant in ``seen``.
+
+    The first model ``recorded`` for the epoch (``(variant, model id)`` pairs
+    in the order they were recorded: ``Ledger.epoch_models``); for a variant
+    with none recorded (an epoch written before models were), the highest id
+    in ``seen[variant]``, since ids only grow. A variant with no model seen
+    is left out.
+    """
+    first: dict[str, int] = {}
+    for variant, model_id in recorded:
+        first.setdefault(variant, model_id)
+    return {v: first.get(v, max(ids)) for v, ids in seen.items() if ids}
+
+
+__all__ = ["MixedModelsError", "ModelSplit", "models_in_force"]

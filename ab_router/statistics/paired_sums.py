@@ -9,27 +9,26 @@ full-resolution joint histogram would cost 4 096² counts.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ab_router.statistics.joint_histogram import (
+    joint_from_rows,
+    joint_from_scores,
+    only_diagonal,
+    paired_auc_difference,
+)
 from ab_router.statistics.quality import LOG_LOSS_EPS, brier_losses, log_losses
 from ab_router.statistics.running import (
     RunningDifference,
     RunningMoments,
     paired_difference,
 )
-from ab_router.statistics.score_histogram import (
-    SCORE_BINS,
-    ScoreHistogram,
-    check_bins,
-    score_bins,
-    weighted_cov,
-)
-from ab_router.statistics.summaries import ZERO_VARIANCE, MomentSummary
+from ab_router.statistics.score_histogram import SCORE_BINS
+from ab_router.statistics.summaries import MomentSummary
 from ab_router.statistics.sums_storage import (
     LABELLED_SUMS_COLUMNS,
     PAIRED_SUMS_COLUMNS,
@@ -92,9 +91,6 @@ class PairedSums:
         y = np.asarray(labels, dtype=float).ravel()
         c1 = np.asarray(champion_pred) == y
         c2 = np.asarray(challenger_pred) == y
-        cell = score_bins(p1, joint_bins) * joint_bins + score_bins(p2, joint_bins)
-        pos = y.astype(bool)
-        size = joint_bins * joint_bins
         return cls(
             LabelledSums.from_arrays(p1, y, champion_pred, eps=eps, bins=bins),
             LabelledSums.from_arrays(p2, y, challenger_pred, eps=eps, bins=bins),
@@ -104,8 +100,7 @@ class PairedSums:
             ),
             int(np.count_nonzero(c2 & ~c1)),
             int(np.count_nonzero(c1 & ~c2)),
-            np.bincount(cell[pos], minlength=size).reshape(joint_bins, joint_bins),
-            np.bincount(cell[~pos], minlength=size).reshape(joint_bins, joint_bins),
+            *joint_from_scores(p1, p2, y.astype(bool), joint_bins),
         )
 
     def __add__(self, other: PairedSums) -> PairedSums:
@@ -202,10 +197,6 @@ class PairedSums:
         ds, dq, ls, lq, b, c = values[2 * k :]
         n = champion.n
         table = np.asarray(list(joint_rows), dtype=np.int64).reshape(-1, 4)
-        label, i, j, count = table.T
-        check_bins(i, joint_bins)
-        check_bins(j, joint_bins)
-        cell, pos, size = i * joint_bins + j, label == 1, joint_bins * joint_bins
         return cls(
             champion,
             challenger,
@@ -213,12 +204,7 @@ class PairedSums:
             MomentSummary(n, float(ls), float(lq)),
             int(b),
             int(c),
-            np.bincount(cell[pos], count[pos], size)
-            .astype(np.int64)
-            .reshape(joint_bins, joint_bins),
-            np.bincount(cell[~pos], count[~pos], size)
-            .astype(np.int64)
-            .reshape(joint_bins, joint_bins),
+            *joint_from_rows(table, joint_bins),
         )
 
     @property
@@ -230,46 +216,12 @@ class PairedSums:
         return paired_difference(RunningMoments.of(self.brier_differences))
 
     def auc_difference(self) -> tuple[float, float]:
-        """Challenger − champion AUC and its paired DeLong variance.
-
-        Each AUC and its own variance come from the full-resolution
-        histograms; the covariance of the two models' placements from the
-        coarse joint histogram.
-        """
-        r1, r2 = self.champion.auc(), self.challenger.auc()
-        if r1.error not in (None, ZERO_VARIANCE):
-            return math.nan, math.nan
-        if self._same_ranking():
-            # Identical models: the exact paired variance is 0, but the coarse
-            # covariance would not cancel the full-resolution variances.
-            return r2.auc - r1.auc, 0.0
-        cov = _joint_covariance(self.joint_positive, self.joint_negative)
-        var = r1.variance + r2.variance - 2.0 * cov
-        if var <= 1e-12 * (r1.variance + r2.variance):
-            var = 0.0  # as delong_paired: what is left is rounding noise
-        return r2.auc - r1.auc, var
-
-    def _same_ranking(self) -> bool:
-        """Both models put every pair in the same bins (e.g. the same model)."""
-        off = ~np.eye(self.joint_positive.shape[0], dtype=bool)
-        return (
-            self.champion.scores == self.challenger.scores
-            and not self.joint_positive[off].any()
-            and not self.joint_negative[off].any()
+        """Challenger − champion AUC and its paired DeLong variance
+        (:func:`~ab_router.statistics.joint_histogram.paired_auc_difference`)."""
+        joint = (self.joint_positive, self.joint_negative)
+        same_ranking = self.champion.scores == self.challenger.scores and (
+            only_diagonal(*joint)
         )
-
-
-def _joint_covariance(
-    joint_pos: NDArray[np.int64], joint_neg: NDArray[np.int64]
-) -> float:
-    """Cov(AUC₁, AUC₂) from placements of the coarse joint histogram."""
-    h1 = ScoreHistogram(joint_pos.sum(axis=1), joint_neg.sum(axis=1))
-    h2 = ScoreHistogram(joint_pos.sum(axis=0), joint_neg.sum(axis=0))
-    (v10_1, v01_1), (v10_2, v01_2) = h1.placements(), h2.placements()
-    n1, n0 = int(joint_pos.sum()), int(joint_neg.sum())
-    cells = joint_pos.shape[0]
-    rows, cols = np.divmod(np.arange(cells * cells), cells)
-    flat_pos, flat_neg = joint_pos.ravel(), joint_neg.ravel()
-    cov10 = weighted_cov(v10_1[rows], v10_2[cols], flat_pos)
-    cov01 = weighted_cov(v01_1[rows], v01_2[cols], flat_neg)
-    return cov10 / n1 + cov01 / n0
+        return paired_auc_difference(
+            self.champion.auc(), self.challenger.auc(), same_ranking, joint
+        )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ab_router.records import EpochModel, Mode
+from ab_router.records import EpochModel, Exposure, Mode
 from ab_router.report import (
     REPORT_NAME,
     SUMMARY_NAME,
@@ -102,29 +102,60 @@ def test_report_on_degenerate_input(tmp_path: Path) -> None:
             img.verify()
 
 
-def test_report_names_the_models_and_never_pools_two(tmp_path: Path) -> None:
+_TAGS = {1: "churn_v1:a", 2: "churn_v2:old", 3: "churn_v2:new"}
+_WEIGHTS = {"v1": 0.5, "v2": 0.5}
+
+
+def _two_v2_models_report(
+    tmp_path: Path, recorded: list[EpochModel]
+) -> tuple[str, list[Exposure], int, int]:
+    """A report where half of v2's exposures came from model 2 ("old"), the
+    rest from model 3 ("new"; v1: model 1). Returns the report's text, the
+    rows and v2's exposures per model (2, 3)."""
     rows = synthetic_exposures(2_000, label_fraction=0.7, seed=23)
-    # The second half of v2's exposures came from another model (a replica
-    # that still served the old one): the report judges the recorded one.
     v2 = [i for i, e in enumerate(rows) if e.variant == "v2"]
     old = set(v2[: len(v2) // 2])
     rows = [
         replace(e, model_id=2 if i in old else (1 if e.variant == "v1" else 3))
         for i, e in enumerate(rows)
     ]
-    models = [
-        EpochModel("churn", 1, "v1", 1, "churn_v1:a", 0.0, "host:1"),
-        EpochModel("churn", 1, "v2", 3, "churn_v2:new", 0.0, "host:1"),
-    ]
-    tags = {1: "churn_v1:a", 2: "churn_v2:old", 3: "churn_v2:new"}
-    weights = {"v1": 0.5, "v2": 0.5}
     path = render_report(
-        rows, weights, CFG, tmp_path, title="t", models=models, model_tags=tags
+        rows, _WEIGHTS, CFG, tmp_path, title="t", models=recorded, model_tags=_TAGS
     )
-    text = path.read_text(encoding="utf-8")
-    assert f"| v2 | `churn_v2:old` | 2 | {len(old)} | no |" in text
-    assert f"| v2 | `churn_v2:new` | 3 | {len(v2) - len(old)} | yes |" in text
-    assert "**Mixed models**: v2" in text
-    judged = [e for e in rows if e.model_id != 2]
-    q = summarize_experiment(judged, weights, CFG).quality["v2"]
+    return path.read_text(encoding="utf-8"), rows, len(old), len(v2) - len(old)
+
+
+def _assert_v2_judged_without(text: str, rows: list[Exposure], model: int) -> None:
+    judged = [e for e in rows if e.model_id != model]
+    q = summarize_experiment(judged, _WEIGHTS, CFG).quality["v2"]
     assert f"| v2 | {q.labelled} | {fmt(q.accuracy)} |" in text
+
+
+def _recorded(variant: str, model: int, at: float = 0.0) -> EpochModel:
+    return EpochModel("churn", 1, variant, model, _TAGS[model], at, "host:1")
+
+
+def test_report_names_the_models_and_never_pools_two(tmp_path: Path) -> None:
+    # The first half of v2's exposures came from another model (a replica
+    # that still served the old one): the report judges the recorded one.
+    text, rows, n_old, n_new = _two_v2_models_report(
+        tmp_path, [_recorded("v1", 1), _recorded("v2", 3)]
+    )
+    assert f"| v2 | `churn_v2:old` | 2 | {n_old} | no |" in text
+    assert f"| v2 | `churn_v2:new` | 3 | {n_new} | yes |" in text
+    assert "**Mixed models**: v2" in text
+    _assert_v2_judged_without(text, rows, 2)
+
+
+def test_report_judges_the_first_recorded_model_as_the_live_view_does(
+    tmp_path: Path,
+) -> None:
+    # Two models recorded for v2 in one epoch: the report and the live view
+    # (serving.model_choice) both judge the first one recorded.
+    text, rows, n_old, n_new = _two_v2_models_report(
+        tmp_path, [_recorded("v1", 1), _recorded("v2", 2), _recorded("v2", 3, 1.0)]
+    )
+    assert f"| v2 | `churn_v2:old` | 2 | {n_old} | yes |" in text
+    assert f"| v2 | `churn_v2:new` | 3 | {n_new} | yes |" in text
+    assert "they use only v2's model 2." in text
+    _assert_v2_judged_without(text, rows, 3)

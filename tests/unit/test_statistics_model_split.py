@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 
 from ab_router.statistics.labelled_sums import LabelledSums, PairedSums
-from ab_router.statistics.model_split import MixedModelsError, ModelSplit
+from ab_router.statistics.model_split import (
+    MixedModelsError,
+    ModelSplit,
+    models_in_force,
+)
 
 
 def _sums(seed: int, n: int = 200) -> LabelledSums:
@@ -64,3 +68,12 @@ def test_pairs_split_by_both_model_ids() -> None:
     with pytest.raises(MixedModelsError):
         split.for_statistics()
     assert split.for_statistics({pair: ("m1", "m3")}) == {pair: t}
+
+
+def test_the_model_in_force_is_the_first_recorded_else_the_newest() -> None:
+    seen = {"v1": {1}, "v2": {2, 3, 4}, "v3": {5, 7}, "v4": set()}
+    # v2: two models recorded for the epoch (the mixed-models condition):
+    # the first recorded stays in force, whatever the order of the ids.
+    recorded = [("v1", 1), ("v2", 3), ("v2", 4), ("v2", 2)]
+    assert models_in_force(seen, recorded) == {"v1": 1, "v2": 3, "v3": 7}
+    assert models_in_force(seen, []) == {"v1": 1, "v2": 4, "v3": 7}
