@@ -30,7 +30,7 @@ from serving.model_router import ModelRouter, Scorer
 from serving.prediction_counts import count_predictions
 from serving.request_ids import new_request_ids
 from serving.settings import EntrySettings
-from serving.shadow_scoring import ShadowScoring
+from serving.shadow_scoring import ShadowBatch, ShadowScoring
 from serving.state_cache import StateCache
 
 __all__ = ["Prediction", "Predictor", "Scorer"]
@@ -151,7 +151,7 @@ class Predictor:
             count_predictions(self.metrics, exposures, shared.latency_ms / 1000.0)
         config = shared.state.config
         if config.mode is Mode.SHADOW:
-            self.shadow.start(exposures, codes, config.challenger, bulk)
+            self.shadow.start(ShadowBatch(exposures, codes, config.challenger, bulk))
 
     def _observe_drift(
         self,

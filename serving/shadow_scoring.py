@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,6 +23,16 @@ from serving.metrics import ServiceMetrics
 from serving.model_router import ModelRouter
 
 logger = logging.getLogger("churn_ab.predictor")
+
+
+@dataclass(frozen=True)
+class ShadowBatch:
+    """One request's answered, recorded rows for the challenger to score."""
+
+    exposures: Sequence[Exposure]
+    codes: NDArray[np.float64]
+    challenger: str
+    bulk: bool
 
 
 class ShadowScoring:
@@ -41,17 +52,9 @@ class ShadowScoring:
         # Held so the tasks are not garbage-collected mid-flight.
         self._background: set[asyncio.Task[None]] = set()
 
-    def start(
-        self,
-        exposures: Sequence[Exposure],
-        codes: NDArray[np.float64],
-        challenger: str,
-        bulk: bool,
-    ) -> None:
-        """Score ``exposures`` with ``challenger`` in a background task."""
-        task = asyncio.get_running_loop().create_task(
-            self._score(exposures, codes, challenger, bulk)
-        )
+    def start(self, batch: ShadowBatch) -> None:
+        """Score ``batch`` with its challenger in a background task."""
+        task = asyncio.get_running_loop().create_task(self._score(batch))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -60,17 +63,14 @@ class ShadowScoring:
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
-    async def _score(
-        self,
-        exposures: Sequence[Exposure],
-        codes: NDArray[np.float64],
-        challenger: str,
-        bulk: bool,
-    ) -> None:
+    async def _score(self, batch: ShadowBatch) -> None:
+        exposures, challenger = batch.exposures, batch.challenger
         answered = [i for i, e in enumerate(exposures) if e.variant != challenger]
         if not answered:
             return
-        scores = await self.models.score_shadow(challenger, codes[answered], bulk=bulk)
+        scores = await self.models.score_shadow(
+            challenger, batch.codes[answered], bulk=batch.bulk
+        )
         if scores is None:
             return
         updates = [
