@@ -14,6 +14,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from starlette.responses import JSONResponse
+
 from ab_router.ledger import Ledger, open_ledger
 from serving.admin_auth import BearerAuth
 from serving.canary_scheduler import CanaryScheduler
@@ -130,6 +132,13 @@ class EntryApp:
             **metrics.to_health(),
             "uptime_s": round(time.time() - self.started_at, 3),
         }
+
+    async def health_response(self) -> JSONResponse:
+        """``health()``, answered 503 when no variant can answer."""
+        body = await self.health()
+        return JSONResponse(
+            body, status_code=200 if body["status"] == "healthy" else 503
+        )
 
     async def is_ready(self) -> bool:
         """Ready while at least one variant can answer (probing open circuits)."""
