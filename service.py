@@ -7,71 +7,36 @@ Only wiring lives here; the logic is in ``serving`` (HTTP glue), ``ab_router``
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import bentoml
 import numpy as np
-from bentoml._internal.configuration.containers import BentoMLContainer
+from bentoml import Context
 from bentoml.models import BentoModel
-from bentoml.validators import ContentType
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse
 
 from ab_router.config import CHALLENGER, CHAMPION
 from churn_features.customer import Customer
-from serving.access import access_control, announce
+from serving import api_models as api
 from serving.allocator import settle_heap
-from serving.api_models import (
-    BatchRequest,
-    BatchResponse,
-    ExplainResponse,
-    FeedbackBatch,
-    FeedbackBatchResult,
-    FeedbackItem,
-    FeedbackResult,
-    PredictionResponse,
-)
 from serving.docs_page import OPENAPI_PAGE
-from serving.entry import EntryApp
+from serving.entry_metrics import entry_metrics_text
 from serving.experiment_page import experiment_page_response
 from serving.explain_path import parse_variants
 from serving.http_errors import install_error_handler, json_errors
-from serving.ledger_metrics import ledger_metrics_text
-from serving.metrics import ModelServiceMetrics, ServiceMetrics, render_families
-from serving.metrics_dir import this_instance_dir
-from serving.metrics_self_check import MetricsSelfCheck, self_check_families
-from serving.model_epochs import record_models_in_force
-from serving.model_runtime.store import describe_model, load_pipeline, load_scorer
-from serving.model_runtime.variant_model import VariantModel
-from serving.placement import Scorers, inline_scorers, remote_scorers
+from serving.metrics_dir import use_instance_dir
 from serving.request_guard import RequestGuardMiddleware
-from serving.settings import Placement, observability_config
-from serving.startup import configuration_errors_exit, start_up
+from serving.service_options import JsonArray, batching, entry_options, model_options
+from serving.settings import Placement
+from serving.startup import record_models_at_deployment, start_service
+from serving.workers import entry_worker, model_worker
 
-# Before BentoML resolves its multiprocess directory (the `bentoml serve`
-# process imports this file first): each instance wipes only its own, so a
-# second server on this BENTOML_HOME cannot freeze the first one's /metrics.
-# Workers import it too; only the serving process ever reads the value.
-BentoMLContainer.prometheus_multiproc_dir.set(
-    str(this_instance_dir(Path(BentoMLContainer.bentoml_home.get())))
-)
-
-# Exits with one line on stderr when the configuration is wrong. The serve
-# process (no worker index) checks the variable names for everyone.
-settings = start_up(first_process=bentoml.server_context.worker_index is None)
-with configuration_errors_exit():
-    ACCESS = access_control(settings.access, settings.entry.entry_workers)
-
-_MODEL_TRAFFIC = {"timeout": settings.entry.request_timeout_s}
-_OBSERVABILITY = observability_config(settings.entry)
-_BATCHING = {
-    "batchable": True,
-    "batch_dim": 0,
-    "max_batch_size": settings.models.max_batch_size,
-    "max_latency_ms": settings.models.max_latency_ms,
-}
+# First: a second server on this BENTOML_HOME must not freeze our /metrics.
+use_instance_dir()
+# Exits with one line on stderr when the configuration is wrong.
+settings, ACCESS = start_service(bentoml.server_context.worker_index)
 
 
 class _ModelService:
@@ -82,38 +47,21 @@ class _ModelService:
     model_ref: BentoModel
 
     def __init__(self) -> None:
-        self.model = VariantModel(
-            self.variant,
-            load_scorer(self.model_ref),
-            chunk_rows=settings.models.batch_chunk_rows,
-            metrics=ModelServiceMetrics.create(),
-        )
-        MetricsSelfCheck.from_environment().run_in_background()
+        self.model = model_worker(self.variant, self.model_ref, settings.models)
 
-    # Declaring the media type BentoML would infer saves it rebuilding the
-    # output's JSON schema for every response: 9-15% of a model worker's CPU.
-    @bentoml.api(**_BATCHING)
-    def score(
-        self, codes: np.ndarray
-    ) -> Annotated[np.ndarray, ContentType("application/json")]:
+    @bentoml.api(**batching(settings.models))
+    def score(self, codes: np.ndarray) -> JsonArray:
         return self.model.score(codes)
 
     # Not batchable: rows that arrive as a batch must not teach the dispatcher
     # of ``score`` to hold single requests back (#17). ``async`` so it does
     # not take the worker's one thread that ``score`` runs in.
     @bentoml.api
-    async def score_batch(
-        self, codes: np.ndarray
-    ) -> Annotated[np.ndarray, ContentType("application/json")]:
+    async def score_batch(self, codes: np.ndarray) -> JsonArray:
         return await self.model.score_batch(codes)
 
 
-@bentoml.service(
-    name=f"churn_{CHAMPION}_model",
-    workers=settings.models.model_workers,
-    traffic=_MODEL_TRAFFIC,
-    **_OBSERVABILITY,
-)
+@bentoml.service(name=f"churn_{CHAMPION}_model", **model_options(settings))
 class ChurnV1Model(_ModelService):
     """The champion variant: the random forest."""
 
@@ -121,12 +69,7 @@ class ChurnV1Model(_ModelService):
     model_ref = BentoModel(settings.models.tags()[CHAMPION])
 
 
-@bentoml.service(
-    name=f"churn_{CHALLENGER}_model",
-    workers=settings.models.model_workers,
-    traffic=_MODEL_TRAFFIC,
-    **_OBSERVABILITY,
-)
+@bentoml.service(name=f"churn_{CHALLENGER}_model", **model_options(settings))
 class ChurnV2Model(_ModelService):
     """The challenger variant: the gradient boosting model."""
 
@@ -140,12 +83,7 @@ http = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 install_error_handler(http)
 
 
-@bentoml.service(
-    name="churn_ab",
-    workers=settings.entry.entry_workers,
-    traffic={"timeout": settings.entry.request_timeout_s},
-    **_OBSERVABILITY,
-)
+@bentoml.service(name="churn_ab", **entry_options(settings))
 @bentoml.asgi_app(http, path="/")
 class ChurnAB:
     """Entry service: validates, routes by experiment, records, answers."""
@@ -161,43 +99,24 @@ class ChurnAB:
 
     @bentoml.on_deployment
     def record_models() -> None:
-        # Once per `bentoml serve`, before any worker (serving/model_epochs.py).
-        with configuration_errors_exit():
-            record_models_in_force(settings)
+        record_models_at_deployment(settings)
 
     def __init__(self) -> None:
-        tags = settings.models.tags()
-        scorers = self._scorers()
-        metrics = ServiceMetrics.create()
-        self.metrics_check = MetricsSelfCheck.from_environment()
-        self.metrics_check.run_in_background()
-        announce(ACCESS)
-        self.entry = EntryApp(
-            settings,
-            scorers=scorers.online,
-            bulk_scorers=scorers.bulk,
-            model_descriptions={v: describe_model(t) for v, t in tags.items()},
-            metrics=metrics,
-            metrics_check=self.metrics_check,
-            load_pipeline=load_pipeline,
-        )
-        self.requests = self.entry.requests
-        self.statistics = self.entry.statistics
-
-    def _scorers(self) -> Scorers:
         if settings.models.model_placement is Placement.INLINE:
-            refs = {CHAMPION: self.v1_model, CHALLENGER: self.v2_model}
-            return inline_scorers(refs, settings.models, settings.entry)
-        return remote_scorers({CHAMPION: self.v1, CHALLENGER: self.v2}, settings.entry)
+            models = {CHAMPION: self.v1_model, CHALLENGER: self.v2_model}
+        else:
+            models = {CHAMPION: self.v1, CHALLENGER: self.v2}
+        self.entry = entry_worker(settings, ACCESS, models)
+        self.requests = self.entry.requests
 
     @bentoml.api(route="/predict", input_spec=Customer)
     @json_errors
-    async def predict(self, **customer: Any) -> PredictionResponse:
+    async def predict(self, **customer: Any) -> api.PredictionResponse:
         return await self.requests.predict_one(customer, time.perf_counter())
 
-    @bentoml.api(route="/predict_batch", input_spec=BatchRequest)
+    @bentoml.api(route="/predict_batch", input_spec=api.BatchRequest)
     @json_errors
-    async def predict_batch(self, customers: list[Any]) -> BatchResponse:
+    async def predict_batch(self, customers: list[Any]) -> api.BatchResponse:
         started = time.perf_counter()
         rows = [c.model_dump() for c in customers]
         return await self.requests.predict_batch(rows, started)
@@ -205,18 +124,20 @@ class ChurnAB:
     # The same customer body as /predict; ?variants=all explains every variant.
     @bentoml.api(route="/explain", input_spec=Customer)
     @json_errors
-    async def explain(self, ctx: bentoml.Context, **customer: Any) -> ExplainResponse:
+    async def explain(self, ctx: Context, **customer: Any) -> api.ExplainResponse:
         variants = parse_variants(ctx.request.query_params.get("variants"))
         return await self.entry.explanations.explain(customer, variants)
 
-    @bentoml.api(route="/feedback", input_spec=FeedbackItem)
+    @bentoml.api(route="/feedback", input_spec=api.FeedbackItem)
     @json_errors
-    async def feedback(self, **item: Any) -> FeedbackResult:
-        return await self.requests.feedback(FeedbackItem.model_construct(**item))
+    async def feedback(self, **item: Any) -> api.FeedbackResult:
+        return await self.requests.feedback(api.FeedbackItem.model_construct(**item))
 
-    @bentoml.api(route="/feedback_batch", input_spec=FeedbackBatch)
+    @bentoml.api(route="/feedback_batch", input_spec=api.FeedbackBatch)
     @json_errors
-    async def feedback_batch(self, labels: list[FeedbackItem]) -> FeedbackBatchResult:
+    async def feedback_batch(
+        self, labels: list[api.FeedbackItem]
+    ) -> api.FeedbackBatchResult:
         return await self.requests.feedback_batch(labels)
 
     @http.get("/")
@@ -229,10 +150,7 @@ class ChurnAB:
 
     @http.get("/health")
     async def health(self) -> JSONResponse:
-        body = await self.entry.health()
-        return JSONResponse(
-            body, status_code=200 if body["status"] == "healthy" else 503
-        )
+        return await self.entry.health_response()
 
     @http.get("/models")
     def models(self) -> dict[str, Any]:
@@ -240,15 +158,15 @@ class ChurnAB:
 
     @http.get("/ab-test/stats")
     async def ab_test_stats(self) -> dict[str, Any]:
-        return await self.statistics.stats()
+        return await self.entry.statistics.stats()
 
     @http.get("/ab-test/", include_in_schema=False)
     async def ab_test_page(self) -> HTMLResponse:
-        return await experiment_page_response(self.statistics)
+        return await experiment_page_response(self.entry.statistics)
 
     @http.get("/ab-test/report")
     async def ab_test_report(self, epoch: int | None = None) -> dict[str, Any]:
-        return await self.statistics.report(epoch)
+        return await self.entry.statistics.report(epoch)
 
     @http.get("/ab-test/drift")
     async def ab_test_drift(
@@ -258,28 +176,18 @@ class ChurnAB:
 
     @http.get("/ab-test/transitions")
     def ab_test_transitions(self) -> list[dict[str, Any]]:
-        return self.statistics.transitions()
+        return self.entry.statistics.transitions()
 
     # Admin: one entry point; the bearer token is checked before the body.
     @http.post("/ab-test/{action}")
     async def ab_test_admin(self, action: str, request: Request) -> dict[str, Any]:
-        authorization = request.headers.get("authorization")
-        body = await request.body()
-        return await self.entry.control.handle(action, authorization, body)
+        return await self.entry.control.handle_request(action, request)
 
     async def __is_ready__(self) -> bool:
         return await self.entry.is_ready()
 
     def __metrics__(self, content: str) -> str:
-        writers = settings.entry.entry_workers
-        if settings.models.model_placement is Placement.SERVICES:
-            writers += 2 * settings.models.model_workers
-        return (
-            content
-            + ledger_metrics_text(self.statistics, self.entry.model_descriptions)
-            + render_families(self_check_families(self.metrics_check.check(), writers))
-            + render_families(self.entry.drift.metric_families())
-        )
+        return content + entry_metrics_text(self.entry)
 
     @bentoml.on_shutdown
     def _flush_drift_counts(self) -> None:
@@ -289,6 +197,4 @@ class ChurnAB:
 ChurnAB.add_asgi_middleware(  # type: ignore[attr-defined]
     RequestGuardMiddleware, max_body_bytes=settings.entry.max_body_bytes, access=ACCESS
 )
-
-
 settle_heap()

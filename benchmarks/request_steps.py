@@ -38,6 +38,7 @@ from serving.entry import EntryApp
 from serving.metrics import ServiceMetrics
 from serving.model_runtime.store import load_scorer
 from serving.placement import inline_scorers
+from serving.prediction_counts import count_predictions
 from serving.predictor import Prediction, _answer, _Answered
 from serving.request_ids import new_request_ids
 from serving.settings import load_settings
@@ -117,6 +118,7 @@ def steps(
     """(step, seconds per request) for one request."""
     app, scorer = request.app, request.scorer()
     router = app.predictor.models
+    metrics = app.predictor.metrics or ServiceMetrics.create()
     ledger = app.ledger
 
     def run(make: Callable[[], Any]) -> Callable[[], object]:
@@ -146,7 +148,7 @@ def steps(
         ("ledger commit via asyncio.to_thread", _time(run(committed))),
         (
             "counters",
-            _time(lambda: app.predictor._count(request.exposures, 0.001)),
+            _time(lambda: count_predictions(metrics, request.exposures, 0.001)),
         ),
         ("response models (model_construct)", _time(request.responses)),
         ("whole Predictor.predict", _time(run(predicted))),

@@ -14,7 +14,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ab_router.ledger import open_ledger
+from starlette.responses import JSONResponse
+
+from ab_router.ledger import Ledger, open_ledger
 from serving.admin_auth import BearerAuth
 from serving.canary_scheduler import CanaryScheduler
 from serving.drift_monitor import DriftMonitor, load_references
@@ -27,7 +29,7 @@ from serving.metrics_self_check import OK, MetricsSelfCheck
 from serving.model_router import Scorer
 from serving.predictor import Predictor
 from serving.request_path import RequestPath
-from serving.settings import Settings
+from serving.settings import DriftSettings, Settings
 from serving.state_cache import StateCache
 
 API_VERSION = "0.1.0"
@@ -61,34 +63,15 @@ class EntryApp:
     ) -> None:
         self.settings = settings
         self.metrics_check = metrics_check
-        self.model_descriptions = dict(model_descriptions)
         self.ledger = open_ledger(settings.ledger.url(), settings.ledger.ledger_path)
         initial = self.ledger.ensure_experiment(settings.experiment)
-        # Registered by the serve process already (serving/model_epochs.py);
-        # registering is idempotent and tells this worker the ids.
-        self.model_ids = {
-            variant: self.ledger.register_model_version(variant, str(d["tag"]))
-            for variant, d in self.model_descriptions.items()
-            if d.get("tag")
-        }
-        for variant, model_id in self.model_ids.items():
-            self.model_descriptions[variant] = {
-                **self.model_descriptions[variant],
-                "model_id": model_id,
-            }
+        self.model_ids, self.model_descriptions = register_models(
+            self.ledger, model_descriptions
+        )
         self.state = StateCache(self.ledger, initial, settings.entry.state_refresh_s)
         tags = {v: str(d.get("tag")) for v, d in self.model_descriptions.items()}
-        references = load_references(self.model_descriptions)
-        self.drift_recorder = DriftRecorder(
-            self.ledger,
-            references,
-            tags,
-            flush_s=settings.drift.drift_flush_s,
-            buffer_rows=settings.drift.drift_buffer_rows,
-        )
-        self.drift_recorder.start()
-        self.drift = DriftMonitor(
-            self.ledger, self.state, self.model_descriptions, references, settings.drift
+        self.drift_recorder, self.drift = drift_parts(
+            self.ledger, self.state, self.model_descriptions, tags, settings.drift
         )
         self.predictor = Predictor(
             ledger=self.ledger,
@@ -100,16 +83,8 @@ class EntryApp:
             drift=self.drift_recorder,
             bulk_scorers=bulk_scorers,
         )
-        experiment = settings.experiment_settings
-        self.statistics = LiveStatistics(
-            self.ledger, self.state, experiment.decision_config()
-        )
-        self.canary = CanaryScheduler(
-            self.ledger,
-            self.state,
-            self.statistics,
-            experiment.canary_policy(),
-            settings.entry.state_refresh_s,
+        self.statistics, self.canary = experiment_parts(
+            self.ledger, self.state, settings
         )
         self.requests = RequestPath(
             self.predictor,
@@ -158,6 +133,13 @@ class EntryApp:
             "uptime_s": round(time.time() - self.started_at, 3),
         }
 
+    async def health_response(self) -> JSONResponse:
+        """``health()``, answered 503 when no variant can answer."""
+        body = await self.health()
+        return JSONResponse(
+            body, status_code=200 if body["status"] == "healthy" else 503
+        )
+
     async def is_ready(self) -> bool:
         """Ready while at least one variant can answer (probing open circuits)."""
         await self.predictor.probe_open_circuits()
@@ -174,3 +156,59 @@ class EntryApp:
                 for variant, description in sorted(self.model_descriptions.items())
             },
         }
+
+
+def register_models(
+    ledger: Ledger, descriptions: Mapping[str, Mapping[str, Any]]
+) -> tuple[dict[str, int], dict[str, Mapping[str, Any]]]:
+    """The ledger's id of each tagged variant's model, and the descriptions
+    with that ``model_id`` added."""
+    # Registered by the serve process already (serving/model_epochs.py);
+    # registering is idempotent and tells this worker the ids.
+    model_ids = {
+        variant: ledger.register_model_version(variant, str(d["tag"]))
+        for variant, d in descriptions.items()
+        if d.get("tag")
+    }
+    described = dict(descriptions)
+    for variant, model_id in model_ids.items():
+        described[variant] = {**described[variant], "model_id": model_id}
+    return model_ids, described
+
+
+def drift_parts(
+    ledger: Ledger,
+    state: StateCache,
+    descriptions: Mapping[str, Mapping[str, Any]],
+    tags: Mapping[str, str],
+    settings: DriftSettings,
+) -> tuple[DriftRecorder, DriftMonitor]:
+    """The started recorder that counts scored rows, and the monitor that
+    reads the counts back as PSI and concept drift."""
+    references = load_references(descriptions)
+    recorder = DriftRecorder(
+        ledger,
+        references,
+        tags,
+        flush_s=settings.drift_flush_s,
+        buffer_rows=settings.drift_buffer_rows,
+    )
+    recorder.start()
+    monitor = DriftMonitor(ledger, state, descriptions, references, settings)
+    return recorder, monitor
+
+
+def experiment_parts(
+    ledger: Ledger, state: StateCache, settings: Settings
+) -> tuple[LiveStatistics, CanaryScheduler]:
+    """The live statistics and the canary scheduler that decides on them."""
+    experiment = settings.experiment_settings
+    statistics = LiveStatistics(ledger, state, experiment.decision_config())
+    canary = CanaryScheduler(
+        ledger,
+        state,
+        statistics,
+        experiment.canary_policy(),
+        settings.entry.state_refresh_s,
+    )
+    return statistics, canary

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
 
 from ab_router import admin
 from ab_router.errors import AbRouterError, LedgerUnavailableError
@@ -90,6 +91,12 @@ class ExperimentControl:
         self.state = state
         self.auth = auth
         self.metrics = metrics
+
+    async def handle_request(self, action: str, request: Request) -> dict[str, Any]:
+        """``handle`` for an HTTP request: its Authorization header and body."""
+        authorization = request.headers.get("authorization")
+        body = await request.body()
+        return await self.handle(action, authorization, body)
 
     async def handle(
         self, action: str, authorization: str | None, raw_body: bytes

@@ -7,11 +7,12 @@ server on the same home therefore unlinks the files the first one's workers
 are still writing through ``mmap``: the first server's ``/metrics`` freezes
 and nothing says so (docs/upstream-bentoml-multiproc-dir.md).
 
-``service.py`` points BentoML at ``instance_dir(home, host, pid)`` when the
-``bentoml serve`` process imports it, before BentoML resolves the directory:
-each instance wipes only its own. Nothing is created here (``bentoml build``
-imports the service too); BentoML creates the directory when it serves, and
-the entry workers remove the directories of instances that are gone.
+``service.py`` points BentoML at ``instance_dir(home, host, pid)``
+(``use_instance_dir``) when the ``bentoml serve`` process imports it, before
+BentoML resolves the directory: each instance wipes only its own. Nothing is
+created here (``bentoml build`` imports the service too); BentoML creates the
+directory when it serves, and the entry workers remove the directories of
+instances that are gone.
 """
 
 from __future__ import annotations
@@ -33,6 +34,19 @@ def instance_dir(bentoml_home: Path, host: str, pid: int) -> Path:
 
 def this_instance_dir(bentoml_home: Path) -> Path:
     return instance_dir(bentoml_home, socket.gethostname(), os.getpid())
+
+
+def use_instance_dir() -> None:
+    """Point BentoML's multiprocess directory at this instance's own.
+
+    Called at import of ``service.py``, before BentoML resolves the directory
+    (the ``bentoml serve`` process imports that file first). Workers import it
+    too; only the serving process ever reads the value.
+    """
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    home = Path(BentoMLContainer.bentoml_home.get())
+    BentoMLContainer.prometheus_multiproc_dir.set(str(this_instance_dir(home)))
 
 
 def is_instance_dir(directory: Path, host: str, server_pid: int) -> bool:

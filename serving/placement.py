@@ -20,7 +20,7 @@ from serving.model_calls import remote_bulk_scorer, remote_scorer
 from serving.model_router import Scorer
 from serving.model_runtime.store import load_scorer
 from serving.model_runtime.variant_model import VariantModel
-from serving.settings import EntrySettings, ModelSettings
+from serving.settings import EntrySettings, ModelSettings, Placement, Settings
 
 
 @dataclass(frozen=True)
@@ -72,3 +72,21 @@ def inline_scorers(
         },
         bulk={v: m.score_batch for v, m in models.items()},
     )
+
+
+def placed_scorers(settings: Settings, models: Mapping[str, Any]) -> Scorers:
+    """The scorers in the configured placement; ``models`` holds each
+    variant's model reference (``inline``) or ``bentoml.depends`` handle
+    (``services``)."""
+    if settings.models.model_placement is Placement.INLINE:
+        return inline_scorers(models, settings.models, settings.entry)
+    return remote_scorers(models, settings.entry)
+
+
+def metrics_writers(settings: Settings) -> int:
+    """Processes that write this server's Prometheus files: the entry
+    workers, and each model service's workers when they run on their own."""
+    writers = settings.entry.entry_workers
+    if settings.models.model_placement is Placement.SERVICES:
+        writers += 2 * settings.models.model_workers
+    return writers

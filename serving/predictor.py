@@ -8,9 +8,7 @@ loaded in-process.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,13 +27,17 @@ from serving.coalescing import CallCoalescer
 from serving.drift_recorder import DriftRecorder
 from serving.metrics import ServiceMetrics
 from serving.model_router import ModelRouter, Scorer
+from serving.prediction_counts import count_predictions
 from serving.request_ids import new_request_ids
 from serving.settings import EntrySettings
+from serving.shadow_scoring import ShadowBatch, ShadowScoring
 from serving.state_cache import StateCache
 
-logger = logging.getLogger("churn_ab.predictor")
-
 __all__ = ["Prediction", "Predictor", "Scorer"]
+
+# Row indices per assigned variant; (the variant that answered, its scores).
+_Groups = dict[str, list[int]]
+_Scored = tuple[str, NDArray[np.float64]]
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ class Predictor:
         self.models = ModelRouter(scorers, settings, metrics, bulk_scorers)
         self.metrics = metrics
         self.drift = drift
-        self._background: set[asyncio.Task[None]] = set()
+        self.shadow = ShadowScoring(ledger, self.models, self.model_ids, metrics)
         # Requests that finish scoring while a commit runs share the next one.
         self._commits: CallCoalescer[Sequence[Exposure], None] = CallCoalescer(
             self._commit_together, max_in_flight=1
@@ -103,54 +105,35 @@ class Predictor:
         ``bulk`` (a ``/predict_batch``) scores through the bulk scorers.
         """
         state = self.state.current()
-        weights = state.effective_weights
-        assignments = [
-            _assign_one(customer.get(ID_COLUMN), state, weights)
-            for customer in customers
-        ]
+        assignments = _assign_all(customers, state)
         codes = np.asarray(
             [schema_codes(customer) for customer in customers], dtype=np.float64
         )
-        groups: dict[str, list[int]] = {}
-        for index, assignment in enumerate(assignments):
-            groups.setdefault(assignment.variant, []).append(index)
-        answered = await asyncio.gather(
-            *(
-                self.models.score_with_fallback(variant, codes[indices], bulk=bulk)
-                for variant, indices in groups.items()
-            )
-        )
+        groups = _group_by_variant(assignments)
+        answered = await self._score(groups, codes, bulk)
         shared = _Answered(
             state,
             (time.perf_counter() - started) * 1000.0,
             time.time(),
             self.model_ids,
         )
-        predictions: list[Prediction | None] = [None] * len(customers)
-        exposures: list[Exposure] = []
-        request_ids = iter(new_request_ids(len(customers)))
-        for (assigned, indices), (variant, scores) in zip(
-            groups.items(), answered, strict=True
-        ):
-            for row, index in enumerate(indices):
-                predictions[index], exposure = _answer(
-                    shared,
-                    next(request_ids),
-                    assignments[index],
-                    (assigned, variant),
-                    scores[row],
-                    customers[index].get(ID_COLUMN),
-                )
-                exposures.append(exposure)
+        predictions, exposures = _answer_all(
+            shared, customers, assignments, groups, answered
+        )
         await self._record(exposures, codes, shared, bulk)
-        if self.drift is not None:
-            # Counted under the variant whose model scored the rows.
-            name, epoch = state.config.name, state.epoch
-            for indices, (variant, scores) in zip(
-                groups.values(), answered, strict=True
-            ):
-                self.drift.observe(name, epoch, variant, codes[indices], scores[:, 0])
-        return [p for p in predictions if p is not None]
+        self._observe_drift(state, groups, answered, codes)
+        return predictions
+
+    async def _score(
+        self, groups: _Groups, codes: NDArray[np.float64], bulk: bool
+    ) -> list[_Scored]:
+        """Each assigned variant's rows, scored together (or by the fallback)."""
+        return await asyncio.gather(
+            *(
+                self.models.score_with_fallback(variant, codes[indices], bulk=bulk)
+                for variant, indices in groups.items()
+            )
+        )
 
     async def _record(
         self,
@@ -164,10 +147,25 @@ class Predictor:
         except LedgerUnavailableError:
             self.models.count_error("ledger")
             raise
-        self._count(exposures, shared.latency_ms / 1000.0)
+        if self.metrics is not None:
+            count_predictions(self.metrics, exposures, shared.latency_ms / 1000.0)
         config = shared.state.config
         if config.mode is Mode.SHADOW:
-            self._shadow(exposures, codes, config.challenger, bulk)
+            self.shadow.start(ShadowBatch(exposures, codes, config.challenger, bulk))
+
+    def _observe_drift(
+        self,
+        state: ExperimentState,
+        groups: _Groups,
+        answered: Sequence[_Scored],
+        codes: NDArray[np.float64],
+    ) -> None:
+        if self.drift is None:
+            return
+        # Counted under the variant whose model scored the rows.
+        name, epoch = state.config.name, state.epoch
+        for indices, (variant, scores) in zip(groups.values(), answered, strict=True):
+            self.drift.observe(name, epoch, variant, codes[indices], scores[:, 0])
 
     async def _commit_together(
         self, requests: Sequence[Sequence[Exposure]]
@@ -180,8 +178,7 @@ class Predictor:
 
     async def drain(self) -> None:
         """Wait for background shadow scoring (used at shutdown and in tests)."""
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self.shadow.drain()
 
     async def probe_open_circuits(self) -> None:
         await self.models.probe_open_circuits()
@@ -189,84 +186,49 @@ class Predictor:
     def models_up(self) -> dict[str, bool]:
         return self.models.models_up()
 
-    # -- shadow --------------------------------------------------------------
 
-    def _shadow(
-        self,
-        exposures: Sequence[Exposure],
-        codes: NDArray[np.float64],
-        challenger: str,
-        bulk: bool,
-    ) -> None:
-        task = asyncio.get_running_loop().create_task(
-            self._score_shadow(exposures, codes, challenger, bulk)
-        )
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+def _assign_all(
+    customers: Sequence[Mapping[str, Any]], state: ExperimentState
+) -> list[Assignment]:
+    weights = state.effective_weights
+    return [
+        _assign_one(customer.get(ID_COLUMN), state, weights) for customer in customers
+    ]
 
-    async def _score_shadow(
-        self,
-        exposures: Sequence[Exposure],
-        codes: NDArray[np.float64],
-        challenger: str,
-        bulk: bool,
-    ) -> None:
-        answered = [i for i, e in enumerate(exposures) if e.variant != challenger]
-        if not answered:
-            return
-        scores = await self.models.score_shadow(challenger, codes[answered], bulk=bulk)
-        if scores is None:
-            return
-        updates = [
-            (exposures[i].request_id, float(scores[row, 0]), int(scores[row, 1]))
-            for row, i in enumerate(answered)
-        ]
-        try:
-            await asyncio.to_thread(
-                self.ledger.record_shadow_scores,
-                challenger,
-                updates,
-                self.model_ids.get(challenger, UNKNOWN_MODEL_ID),
+
+def _group_by_variant(assignments: Sequence[Assignment]) -> _Groups:
+    """Row indices per assigned variant, in first-seen order."""
+    groups: _Groups = {}
+    for index, assignment in enumerate(assignments):
+        groups.setdefault(assignment.variant, []).append(index)
+    return groups
+
+
+def _answer_all(
+    shared: _Answered,
+    customers: Sequence[Mapping[str, Any]],
+    assignments: Sequence[Assignment],
+    groups: _Groups,
+    answered: Sequence[_Scored],
+) -> tuple[list[Prediction], list[Exposure]]:
+    """Every row's answer in the customers' order, and the records to commit."""
+    predictions: list[Prediction | None] = [None] * len(customers)
+    exposures: list[Exposure] = []
+    request_ids = iter(new_request_ids(len(customers)))
+    for (assigned, indices), (variant, scores) in zip(
+        groups.items(), answered, strict=True
+    ):
+        for row, index in enumerate(indices):
+            predictions[index], exposure = _answer(
+                shared,
+                next(request_ids),
+                assignments[index],
+                (assigned, variant),
+                scores[row],
+                customers[index].get(ID_COLUMN),
             )
-        except LedgerUnavailableError:
-            logger.exception("shadow scores could not be recorded")
-            self.models.count_error("ledger")
-            return
-        if self.metrics is not None:
-            self.metrics.shadow_scores.labels(exposures[0].experiment, challenger).inc(
-                len(updates)
-            )
-
-    # -- metrics -------------------------------------------------------------
-
-    def _count(self, exposures: Sequence[Exposure], latency_s: float) -> None:
-        metrics = self.metrics
-        if metrics is None:
-            return
-        # One increment per label set, not per row: a 10,000-row batch paid
-        # 7 us a row for per-row increments.
-        answered = Counter(e.variant for e in exposures)
-        by_class = Counter((e.variant, str(e.prediction)) for e in exposures)
-        assigned = Counter(
-            (e.experiment, e.assigned_variant, e.unit_kind.value) for e in exposures
-        )
-        fallbacks = Counter(
-            (e.experiment, e.assigned_variant, e.variant)
-            for e in exposures
-            if e.fallback
-        )
-        for variant, n in answered.items():
-            metrics.predictions.labels(variant).inc(n)
-            # Once per request and answering variant: every row of a batch has
-            # the batch's latency, and n copies of it would swamp the /predict
-            # latency quantiles that the SLO alert reads.
-            metrics.latency.labels(variant).observe(latency_s)
-        for class_labels, n in by_class.items():
-            metrics.churn_predictions.labels(*class_labels).inc(n)
-        for assignment_labels, n in assigned.items():
-            metrics.assignments.labels(*assignment_labels).inc(n)
-        for fallback_labels, n in fallbacks.items():
-            metrics.fallbacks.labels(*fallback_labels).inc(n)
+            exposures.append(exposure)
+    return [p for p in predictions if p is not None], exposures
 
 
 def _assign_one(

@@ -60,14 +60,20 @@ class RequestGuardMiddleware:
         self.access = access
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        endpoint = (
-            ROUTE_ENDPOINTS.get(scope.get("path", ""))
-            if scope["type"] == "http" and scope.get("method") == "POST"
-            else None
-        )
+        endpoint = _guarded_endpoint(scope)
         if endpoint is None:
             await self.app(scope, receive, send)
             return
+        checked = await self._admit(scope, receive, endpoint)
+        if isinstance(checked, ErrorAnswer):
+            await _respond(send, checked)
+            return
+        await self.app(scope, _replay(checked, receive), self._observe(send, endpoint))
+
+    async def _admit(
+        self, scope: Any, receive: Any, endpoint: str
+    ) -> bytes | ErrorAnswer:
+        """The request's body, or the (counted) answer that refuses it."""
         access = self.access
         key = None
         if access is not None:
@@ -75,31 +81,23 @@ class RequestGuardMiddleware:
                 key = access.authenticate(scope["headers"])
             except AbRouterError as refused:
                 self._count_refusal(endpoint)
-                await _respond(send, render_error(refused))
-                return
+                return render_error(refused)
         try:
             body, parsed = await self._checked_body(scope, receive)
         except AbRouterError as rejected:
             self._count(endpoint)
-            await _respond(send, render_error(rejected))
-            return
+            return render_error(rejected)
         if key is not None and access is not None:
             field = ROUTE_ROWS.get(scope["path"])
             try:
                 access.admit(key, _rows(parsed, field), field or "Authorization")
             except AbRouterError as refused:
                 self._count_refusal(endpoint)
-                await _respond(send, render_error(refused))
-                return
+                return render_error(refused)
+        return body
 
-        delivered = False
-
-        async def replay() -> Any:
-            nonlocal delivered
-            if delivered:
-                return await receive()
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
+    def _observe(self, send: Any, endpoint: str) -> Any:
+        """``send``, counting the rejections BentoML's own validation answers."""
 
         async def observe(message: Any) -> None:
             if (
@@ -109,7 +107,7 @@ class RequestGuardMiddleware:
                 self._count(endpoint)
             await send(message)
 
-        await self.app(scope, replay, observe)
+        return observe
 
     async def _checked_body(self, scope: Any, receive: Any) -> tuple[bytes, Any]:
         headers = {k.decode("latin-1").lower(): v for k, v in scope["headers"]}
@@ -168,6 +166,27 @@ class RequestGuardMiddleware:
         metrics = ServiceMetrics.create()
         metrics.errors.labels("validation").inc()
         metrics.requests.labels(endpoint, "client_error").inc()
+
+
+def _guarded_endpoint(scope: Any) -> str | None:
+    """The endpoint a guarded POST is counted under; None: pass it through."""
+    if scope["type"] == "http" and scope.get("method") == "POST":
+        return ROUTE_ENDPOINTS.get(scope.get("path", ""))
+    return None
+
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """``receive`` that hands the already-read body to the app once."""
+    delivered = False
+
+    async def replay() -> Any:
+        nonlocal delivered
+        if delivered:
+            return await receive()
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 def _rows(parsed: Any, field: str | None) -> int:

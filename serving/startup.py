@@ -16,8 +16,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from serving.access import AccessControl, access_control
 from serving.allocator import cap_arenas
 from serving.config_check import check_variable_names
+from serving.model_epochs import record_models_in_force
 from serving.model_runtime.store import require_models
 from serving.settings import (
     ENV_PREFIX,
@@ -51,6 +53,27 @@ def start_up(*, first_process: bool) -> Settings:
         require_ledger_location(settings.ledger)
         require_ledger_driver(settings.ledger)
     return settings
+
+
+def start_service(worker_index: int | None) -> tuple[Settings, AccessControl | None]:
+    """``start_up``, then the API keys' access control (None: the API is open).
+
+    ``worker_index`` is BentoML's: None in the ``bentoml serve`` process (the
+    first process). A missing or malformed key file stops the start like any
+    bad setting.
+    """
+    settings = start_up(first_process=worker_index is None)
+    with configuration_errors_exit():
+        access = access_control(settings.access, settings.entry.entry_workers)
+    return settings, access
+
+
+def record_models_at_deployment(settings: Settings) -> None:
+    """Once per ``bentoml serve``, before any worker: register and pin the
+    models in force (``serving/model_epochs.py``); a refused change exits
+    like a bad setting."""
+    with configuration_errors_exit():
+        record_models_in_force(settings)
 
 
 def require_ledger_driver(ledger: LedgerSettings) -> None:
