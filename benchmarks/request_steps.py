@@ -68,7 +68,7 @@ class Request:
         self.state = app.state.current()
         self.codes = self.encode()
         self.assignments = self.assign()
-        self.shared = _Answered(self.state, 1.0, time.time())
+        self.shared = _Answered(self.state, 1.0, time.time(), app.predictor.model_ids)
         self.scores = self.scorer().score(self.codes)
         self.answers = self.answer()
         self.exposures = [exposure for _, exposure in self.answers]
@@ -113,7 +113,7 @@ class Request:
 
 
 def steps(
-    request: Request, loop: asyncio.AbstractEventLoop
+    request: Request, loop: asyncio.AbstractEventLoop, budget_s: float = 0.5
 ) -> Sequence[tuple[str, float]]:
     """(step, seconds per request) for one request."""
     app, scorer = request.app, request.scorer()
@@ -136,28 +136,36 @@ def steps(
         )
 
     return [
-        ("assignment (sticky hash)", _time(request.assign)),
-        ("schema codes (19 floats a row)", _time(request.encode)),
-        ("model: encoder + trees, direct", _time(lambda: scorer.score(request.codes))),
-        ("model: through router, thread, timeout", _time(run(routed))),
-        ("request ids, answers, ledger records", _time(request.answer)),
+        ("assignment (sticky hash)", _time(request.assign, budget_s)),
+        ("schema codes (19 floats a row)", _time(request.encode, budget_s)),
+        (
+            "model: encoder + trees, direct",
+            _time(lambda: scorer.score(request.codes), budget_s),
+        ),
+        ("model: through router, thread, timeout", _time(run(routed), budget_s)),
+        ("request ids, answers, ledger records", _time(request.answer, budget_s)),
         (
             "ledger commit, direct",
-            _time(lambda: ledger.record_exposures(request.fresh_exposures())),
+            _time(lambda: ledger.record_exposures(request.fresh_exposures()), budget_s),
         ),
-        ("ledger commit via asyncio.to_thread", _time(run(committed))),
+        ("ledger commit via asyncio.to_thread", _time(run(committed), budget_s)),
         (
             "counters",
-            _time(lambda: count_predictions(metrics, request.exposures, 0.001)),
+            _time(
+                lambda: count_predictions(metrics, request.exposures, 0.001), budget_s
+            ),
         ),
-        ("response models (model_construct)", _time(request.responses)),
-        ("whole Predictor.predict", _time(run(predicted))),
+        ("response models (model_construct)", _time(request.responses, budget_s)),
+        ("whole Predictor.predict", _time(run(predicted), budget_s)),
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch-rows", type=int, default=10_000)
+    parser.add_argument(
+        "--budget-s", type=float, default=0.5, help="timing budget per step"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="churn-steps-") as tmp:
         os.environ["CHURN_AB_LEDGER_PATH"] = str(Path(tmp) / "ledger.sqlite3")
@@ -177,8 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         loop = asyncio.new_event_loop()
         try:
-            one = steps(Request(app, 1), loop)
-            many = steps(Request(app, args.batch_rows), loop)
+            one = steps(Request(app, 1), loop, args.budget_s)
+            many = steps(Request(app, args.batch_rows), loop, args.budget_s)
         finally:
             loop.close()
     print(f"load average {[round(x, 2) for x in os.getloadavg()]}\n")
