@@ -26,7 +26,6 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ import bentoml
 from ab_router.ledger import SqliteLedger
 from ab_router.records import Exposure, Mode, UnitKind
 from benchmarks.customers import make_customers
+from benchmarks.timing import median_seconds as _time
 from churn_features.encoding import MODEL_STEP, FastEncoder, records_to_codes
 from serving.model_runtime.flat_trees import FlatTreeEnsemble
 from serving.model_runtime.store import load_scorer
@@ -42,18 +42,6 @@ from serving.settings import load_settings
 
 BATCHES = (1, 4, 16, 64, 256, 1024, 10_000)
 CHUNKS = (256, 500, 1000, 2000, 5000, 10_000)
-
-
-def _time(call: Callable[[], Any], budget_s: float = 0.5) -> float:
-    """Median seconds per call over ~budget_s (at least 5 calls)."""
-    call()
-    samples: list[float] = []
-    deadline = time.perf_counter() + budget_s
-    while len(samples) < 5 or time.perf_counter() < deadline:
-        started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
 
 
 def model_table() -> list[str]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +30,7 @@ from ab_router.assignment import Assignment, assign
 from ab_router.config import CHAMPION
 from ab_router.records import Exposure
 from benchmarks.customers import make_customers
+from benchmarks.timing import median_seconds as _time
 from churn_features.customer import Customer
 from churn_features.encoding import schema_codes
 from serving.api_models import PredictionResponse
@@ -42,18 +42,6 @@ from serving.prediction_counts import count_predictions
 from serving.predictor import Prediction, _answer, _Answered
 from serving.request_ids import new_request_ids
 from serving.settings import load_settings
-
-
-def _time(call: Callable[[], object], budget_s: float = 0.5) -> float:
-    """Median seconds per call over ~budget_s (at least 5 calls)."""
-    call()
-    samples: list[float] = []
-    deadline = time.perf_counter() + budget_s
-    while len(samples) < 5 or time.perf_counter() < deadline:
-        started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
 
 
 class Request:
