@@ -22,9 +22,10 @@ as this process's snapshots saw it (:mod:`serving.interval_history`), so its
 last point is the decision's interval; the label-by-label curve from the
 rows is the offline report's.
 
-Sections other features add (drift per variant, issue #14) come in as
-:class:`Section` objects through ``extra_sections``; nothing is shown for a
-feature that has not supplied one.
+Sections other features add come in as :class:`Section` objects through
+``extra_sections``; nothing is shown for a feature that has not supplied one.
+Drift per variant (:mod:`serving.drift_section`) is one, read from
+``GET /ab-test/drift``'s own answer, its numbers marked ``data-drift``.
 """
 
 from __future__ import annotations
@@ -40,9 +41,19 @@ from typing import Any
 from starlette.responses import HTMLResponse
 
 from ab_router.statistics.difference_curve import CumulativeDifference
+from serving.drift_monitor import DriftMonitor
+from serving.drift_section import drift_section
 from serving.interval_chart import interval_chart_svg
 from serving.live_statistics import LiveStatistics
-from serving.page_html import at, number_text, text, utc, value, weights_text
+from serving.page_html import (
+    Section,
+    at,
+    number_text,
+    text,
+    utc,
+    value,
+    weights_text,
+)
 
 REFRESH_S = 15
 MAX_TRANSITIONS = 50
@@ -50,18 +61,6 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-
-
-@dataclass(frozen=True)
-class Section:
-    """A block another feature adds to the page, after the variants.
-
-    ``body`` is HTML the supplier built and escaped itself.
-    """
-
-    id: str
-    heading: str
-    body: str
 
 
 @dataclass(frozen=True)
@@ -91,9 +90,19 @@ def page_view(
     )
 
 
-async def experiment_page_response(statistics: LiveStatistics) -> HTMLResponse:
-    """The page as a response, computed off the event loop."""
-    view = await asyncio.to_thread(page_view, statistics)
+async def experiment_page_response(
+    statistics: LiveStatistics, drift: DriftMonitor | None = None
+) -> HTMLResponse:
+    """The page as a response, computed off the event loop.
+
+    With ``drift``, the page shows its default window, read exactly as
+    ``GET /ab-test/drift`` reads it.
+    """
+    sections = []
+    if drift is not None:
+        report = await drift.report()
+        sections.append(drift_section(report, drift.settings.concept_config()))
+    view = await asyncio.to_thread(page_view, statistics, sections)
     return HTMLResponse(
         render_page(view),
         headers={
@@ -483,6 +492,8 @@ thead th{background:#f0f1f4}
 .chart .tick{font-size:12px;fill:#444}.chart .axis{font-size:13px;fill:#222}
 figure{margin:0}figcaption{color:#555;font-size:.9rem}
 footer{color:#666;font-size:.85rem}
+.drift-warning{color:#8a5a00;font-weight:600}
+.drift-critical,.drift-drifted{color:#b22;font-weight:600}
 @media (max-width:700px){
 main{padding:8px}.grid{display:block}section{padding:10px}
 body{font-size:14px}th,td{padding:3px 5px}

@@ -13,10 +13,23 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
 MISSING = "—"
+
+
+@dataclass(frozen=True)
+class Section:
+    """A block another feature adds to the page, after the variants.
+
+    ``body`` is HTML the supplier built and escaped itself.
+    """
+
+    id: str
+    heading: str
+    body: str
 
 
 def pointer(*parts: str | int) -> str:
@@ -25,10 +38,13 @@ def pointer(*parts: str | int) -> str:
 
 
 def at(data: Mapping[str, Any], *parts: str | int) -> Any:
-    """The value at ``parts`` in nested mappings; None when it is not there."""
+    """The value at ``parts`` in nested mappings and lists; None if not there."""
     value: Any = data
     for part in parts:
-        if not isinstance(value, Mapping) or part not in value:
+        if isinstance(value, list) and isinstance(part, int):
+            if not 0 <= part < len(value):
+                return None
+        elif not isinstance(value, Mapping) or part not in value:
             return None
         value = value[part]
     return value
