@@ -6,7 +6,9 @@ this small does not need a template engine, and one dependency less is one
 thing less to keep safe. No script, no external asset: the page refreshes
 itself with ``<meta http-equiv="refresh">`` and draws its chart as inline
 SVG (:mod:`serving.interval_chart`), so it works offline and in the image;
-the Content-Security-Policy it is served with forbids anything else.
+the Content-Security-Policy it is served with forbids anything else. The
+variants' tables are built in :mod:`serving.variant_tables`, the numbers'
+markup in :mod:`serving.page_html`.
 
 Every number shown comes from the same snapshot as ``GET /ab-test/stats``
 (and ``GET /ab-test/report`` for the fixed-horizon comparisons), and carries
@@ -31,11 +33,9 @@ Drift per variant (:mod:`serving.drift_section`) is one, read from
 from __future__ import annotations
 
 import asyncio
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
-from statistics import NormalDist
 from typing import Any
 
 from starlette.responses import HTMLResponse
@@ -54,6 +54,7 @@ from serving.page_html import (
     value,
     weights_text,
 )
+from serving.variant_tables import variants_section
 
 REFRESH_S = 15
 MAX_TRANSITIONS = 50
@@ -110,42 +111,6 @@ async def experiment_page_response(
             "Cache-Control": "no-store",
         },
     )
-
-
-# -- intervals --------------------------------------------------------------
-
-
-def mean_interval(moments: Any, confidence: float) -> tuple[float, float] | None:
-    """Normal-approximation interval of a mean from (n, Σx, Σx²)."""
-    if not isinstance(moments, Mapping):
-        return None
-    n, s, q = moments.get("n"), moments.get("sum"), moments.get("sum_squares")
-    if not isinstance(n, int) or n < 2 or s is None or q is None:
-        return None
-    mean = s / n
-    variance = max(q - s * s / n, 0.0) / (n - 1)
-    half = NormalDist().inv_cdf(0.5 + confidence / 2) * math.sqrt(variance / n)
-    return mean - half, mean + half
-
-
-def wilson_interval(
-    successes: int, n: int, confidence: float
-) -> tuple[float, float] | None:
-    """Wilson score interval of a proportion."""
-    if n <= 0:
-        return None
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
-def _interval_text(interval: tuple[float, float] | None, spec: str) -> str:
-    if interval is None:
-        return ""
-    lo, hi = (number_text(x, spec) for x in interval)
-    return f' <span class="ci">[{lo}, {hi}]</span>'
 
 
 # -- sections ---------------------------------------------------------------
@@ -234,131 +199,6 @@ def _srm(stats: Mapping[str, Any]) -> str:
         '<thead><tr><th scope="col">Variant</th><th scope="col">Observed</th>'
         '<th scope="col">Expected</th></tr></thead>'
         f"<tbody>{body}</tbody></table></div></section>"
-    )
-
-
-_Cell = Callable[[str], str]
-
-
-def _row(variants: Sequence[str], label: str, cell: _Cell) -> str:
-    cells = "".join(f"<td>{cell(v)}</td>" for v in variants)
-    return f'<tr><th scope="row">{label}</th>{cells}</tr>'
-
-
-def _stat(stats: Mapping[str, Any], *parts: str, spec: str, unit: str = "") -> _Cell:
-    return lambda v: value("stat", stats, ("variants", v, *parts), spec, unit)
-
-
-def _quality(stats: Mapping[str, Any], name: str, spec: str) -> _Cell:
-    return lambda v: value("stat", stats, ("quality", v, name), spec)
-
-
-def _brier(stats: Mapping[str, Any], confidence: float) -> _Cell:
-    def cell(v: str) -> str:
-        moments = at(stats, "quality", v, "brier_summary")
-        return value("stat", stats, ("quality", v, "brier"), ".4f") + _interval_text(
-            mean_interval(moments, confidence), ".4f"
-        )
-
-    return cell
-
-
-def _accuracy(stats: Mapping[str, Any], confidence: float) -> _Cell:
-    def cell(v: str) -> str:
-        c = at(stats, "quality", v, "confusion") or {}
-        n = sum(int(c.get(k) or 0) for k in ("tp", "fp", "tn", "fn"))
-        correct = int(c.get("tp") or 0) + int(c.get("tn") or 0)
-        return value("stat", stats, ("quality", v, "accuracy"), ".3f") + (
-            _interval_text(wilson_interval(correct, n, confidence), ".3f")
-        )
-
-    return cell
-
-
-def _quality_note(stats: Mapping[str, Any]) -> _Cell:
-    def cell(v: str) -> str:
-        error = at(stats, "quality", v, "error")
-        return escape(str(error).replace("_", " ")) if error else "ok"
-
-    return cell
-
-
-def _traffic_rows(stats: Mapping[str, Any], variants: Sequence[str]) -> list[str]:
-    def stat(*parts: str, spec: str, unit: str = "") -> _Cell:
-        return _stat(stats, *parts, spec=spec, unit=unit)
-
-    return [
-        _row(variants, "Requests answered", stat("requests", spec=",d")),
-        _row(variants, "Share of traffic", stat("traffic_pct", spec=".1f", unit="%")),
-        _row(variants, "Configured weight", stat("configured_weight", spec=".2f")),
-        _row(variants, "Fallbacks answered", stat("fallbacks_answered", spec=",d")),
-        _row(
-            variants, "Predicted churn rate", stat("predicted_churn_rate", spec=".3f")
-        ),
-        *(
-            _row(
-                variants,
-                f"Latency {q}",
-                stat("latency_ms", q, spec=".1f", unit="ms"),
-            )
-            for q in ("p50", "p95", "p99")
-        ),
-    ]
-
-
-def _labelled_rows(
-    stats: Mapping[str, Any], variants: Sequence[str], confidence: float
-) -> list[str]:
-    level = f"{confidence:.0%}"
-    return [
-        _row(variants, "Labels", _stat(stats, "labelled", spec=",d")),
-        _row(variants, f"Brier score [{level} interval]", _brier(stats, confidence)),
-        _row(
-            variants,
-            f"Accuracy [{level} Wilson interval]",
-            _accuracy(stats, confidence),
-        ),
-        _row(variants, "ROC AUC", _quality(stats, "roc_auc", ".3f")),
-        _row(variants, "Log loss", _quality(stats, "log_loss", ".4f")),
-        _row(
-            variants,
-            "Observed churn rate",
-            _quality(stats, "observed_churn_rate", ".3f"),
-        ),
-        _row(variants, "Status", _quality_note(stats)),
-    ]
-
-
-def _variant_table(caption: str, variants: Sequence[str], rows: list[str]) -> str:
-    head = "".join(f'<th scope="col">{escape(str(v))}</th>' for v in variants)
-    return (
-        f'<div class="scroll"><table><caption>{caption}</caption>'
-        f'<thead><tr><th scope="col">Metric</th>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
-    )
-
-
-def _variants(stats: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
-    variants = list((stats.get("variants") or {}).keys())
-    if not variants:
-        return (
-            '<section id="variants"><h2>Variants</h2>'
-            "<p>No traffic in this epoch yet.</p></section>"
-        )
-    confidence = 1 - float(at(summary, "config", "alpha") or 0.05)
-    return (
-        '<section id="variants"><h2>Variants</h2>'
-        + _variant_table(
-            "Traffic and latency (answering variant)",
-            variants,
-            _traffic_rows(stats, variants),
-        )
-        + _variant_table(
-            "Labelled quality (own answers, fallbacks excluded)",
-            variants,
-            _labelled_rows(stats, variants, confidence),
-        )
-        + "</section>"
     )
 
 
@@ -521,7 +361,7 @@ def render_page(view: PageView, *, refresh_s: int = REFRESH_S) -> str:
         + _overview(stats, summary)
         + _srm(stats)
         + "</div>"
-        + _variants(stats, summary)
+        + variants_section(stats, summary)
         + _comparison(summary)
         + _chart(summary, view.curve)
         + extra

@@ -33,6 +33,7 @@ from training.data import read_csv
 
 CUSTOMERS = 800
 BATCH = 40
+LABEL_STEP = 40
 WIDTH = 1280
 PHONE = 390
 
@@ -79,11 +80,19 @@ def send_traffic_and_labels(server: BentoServer) -> int:
         {"request_id": p["request_id"], "churned": y}
         for p, y in zip(predictions, churned, strict=True)
     ]
-    fed = httpx.post(
-        f"{server.url}/feedback_batch", json={"labels": labels}, timeout=120
-    )
-    assert fed.status_code == 200, fed.text[:500]
-    assert fed.json()["accepted"] == CUSTOMERS
+    # Labels arrive in steps with the stats read between them, as while someone
+    # watches: the chart draws the interval each snapshot computed.
+    accepted = 0
+    for start in range(0, len(labels), LABEL_STEP):
+        fed = httpx.post(
+            f"{server.url}/feedback_batch",
+            json={"labels": labels[start : start + LABEL_STEP]},
+            timeout=120,
+        )
+        assert fed.status_code == 200, fed.text[:500]
+        accepted += fed.json()["accepted"]
+        assert httpx.get(f"{server.url}/ab-test/stats", timeout=30).status_code == 200
+    assert accepted == CUSTOMERS
     return CUSTOMERS
 
 

@@ -19,16 +19,11 @@ from ab_router.ledger.base import Ledger
 from ab_router.simulate import synthetic_exposures
 from ab_router.statistics.decision import DecisionConfig
 from ab_router.statistics.quality import brier_losses
-from serving.experiment_page import (
-    PageView,
-    mean_interval,
-    page_view,
-    render_page,
-    wilson_interval,
-)
+from serving.experiment_page import PageView, page_view, render_page
 from serving.live_statistics import MAX_CURVE_POINTS, LiveStatistics
 from serving.page_html import Section
 from serving.state_cache import StateCache
+from serving.variant_tables import mean_interval, wilson_interval
 from tests.support.page_numbers import marked_numbers, mismatches
 
 HOSTILE = '<script>alert("x")</script>'
