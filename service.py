@@ -162,7 +162,7 @@ class ChurnAB:
 
     @http.get("/ab-test/", include_in_schema=False)
     async def ab_test_page(self) -> HTMLResponse:
-        return await experiment_page_response(self.entry.statistics)
+        return await experiment_page_response(self.entry.statistics, self.entry.drift)
 
     @http.get("/ab-test/report")
     async def ab_test_report(self, epoch: int | None = None) -> dict[str, Any]:

@@ -6,7 +6,9 @@ this small does not need a template engine, and one dependency less is one
 thing less to keep safe. No script, no external asset: the page refreshes
 itself with ``<meta http-equiv="refresh">`` and draws its chart as inline
 SVG (:mod:`serving.interval_chart`), so it works offline and in the image;
-the Content-Security-Policy it is served with forbids anything else.
+the Content-Security-Policy it is served with forbids anything else. The
+variants' tables are built in :mod:`serving.variant_tables`, the numbers'
+markup in :mod:`serving.page_html`.
 
 Every number shown comes from the same snapshot as ``GET /ab-test/stats``
 (and ``GET /ab-test/report`` for the fixed-horizon comparisons), and carries
@@ -22,27 +24,37 @@ as this process's snapshots saw it (:mod:`serving.interval_history`), so its
 last point is the decision's interval; the label-by-label curve from the
 rows is the offline report's.
 
-Sections other features add (drift per variant, issue #14) come in as
-:class:`Section` objects through ``extra_sections``; nothing is shown for a
-feature that has not supplied one.
+Sections other features add come in as :class:`Section` objects through
+``extra_sections``; nothing is shown for a feature that has not supplied one.
+Drift per variant (:mod:`serving.drift_section`) is one, read from
+``GET /ab-test/drift``'s own answer, its numbers marked ``data-drift``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
-from statistics import NormalDist
 from typing import Any
 
 from starlette.responses import HTMLResponse
 
 from ab_router.statistics.difference_curve import CumulativeDifference
+from serving.drift_monitor import DriftMonitor
+from serving.drift_section import drift_section
 from serving.interval_chart import interval_chart_svg
 from serving.live_statistics import LiveStatistics
+from serving.page_html import (
+    Section,
+    at,
+    number_text,
+    text,
+    utc,
+    value,
+    weights_text,
+)
+from serving.variant_tables import variants_section
 
 REFRESH_S = 15
 MAX_TRANSITIONS = 50
@@ -50,19 +62,6 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-MISSING = "—"
-
-
-@dataclass(frozen=True)
-class Section:
-    """A block another feature adds to the page, after the variants.
-
-    ``body`` is HTML the supplier built and escaped itself.
-    """
-
-    id: str
-    heading: str
-    body: str
 
 
 @dataclass(frozen=True)
@@ -92,9 +91,19 @@ def page_view(
     )
 
 
-async def experiment_page_response(statistics: LiveStatistics) -> HTMLResponse:
-    """The page as a response, computed off the event loop."""
-    view = await asyncio.to_thread(page_view, statistics)
+async def experiment_page_response(
+    statistics: LiveStatistics, drift: DriftMonitor | None = None
+) -> HTMLResponse:
+    """The page as a response, computed off the event loop.
+
+    With ``drift``, the page shows its default window, read exactly as
+    ``GET /ab-test/drift`` reads it.
+    """
+    sections = []
+    if drift is not None:
+        report = await drift.report()
+        sections.append(drift_section(report, drift.settings.concept_config()))
+    view = await asyncio.to_thread(page_view, statistics, sections)
     return HTMLResponse(
         render_page(view),
         headers={
@@ -102,106 +111,6 @@ async def experiment_page_response(statistics: LiveStatistics) -> HTMLResponse:
             "Cache-Control": "no-store",
         },
     )
-
-
-# -- values -----------------------------------------------------------------
-
-
-def _pointer(*parts: str | int) -> str:
-    """A JSON pointer (RFC 6901) to a value."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-
-
-def _at(data: Mapping[str, Any], *parts: str | int) -> Any:
-    value: Any = data
-    for part in parts:
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
-def _number_text(value: Any, spec: str) -> str:
-    if isinstance(value, bool) or value is None:
-        return MISSING
-    if isinstance(value, float) and not math.isfinite(value):
-        return MISSING
-    return format(value, spec).replace("-", "−")
-
-
-def _cell_value(value: Any) -> str:
-    """The exact value for ``data-value``: repr of a number, "" for none."""
-    if value is None or isinstance(value, bool):
-        return "" if value is None else str(value).lower()
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-def _value(
-    kind: str,
-    data: Mapping[str, Any],
-    parts: tuple[str | int, ...],
-    spec: str,
-    unit: str = "",
-) -> str:
-    """A number with its source (``kind`` = ``stat`` or ``summary``)."""
-    value = _at(data, *parts)
-    text = _number_text(value, spec)
-    suffix = f"\u2009{escape(unit)}" if unit and text != MISSING else ""
-    return (
-        f'<span class="num" data-{kind}="{escape(_pointer(*parts))}" '
-        f'data-value="{escape(_cell_value(value))}">{escape(text)}{suffix}</span>'
-    )
-
-
-def _text(value: Any) -> str:
-    return MISSING if value is None else escape(str(value))
-
-
-def _weights(weights: Any) -> str:
-    if not isinstance(weights, Mapping) or not weights:
-        return MISSING
-    return ", ".join(
-        f"{escape(str(v))} {_number_text(w, '.2f')}" for v, w in weights.items()
-    )
-
-
-def _utc(seconds: Any) -> str:
-    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
-        return MISSING
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
-
-
-def mean_interval(moments: Any, confidence: float) -> tuple[float, float] | None:
-    """Normal-approximation interval of a mean from (n, Σx, Σx²)."""
-    if not isinstance(moments, Mapping):
-        return None
-    n, s, q = moments.get("n"), moments.get("sum"), moments.get("sum_squares")
-    if not isinstance(n, int) or n < 2 or s is None or q is None:
-        return None
-    mean = s / n
-    variance = max(q - s * s / n, 0.0) / (n - 1)
-    half = NormalDist().inv_cdf(0.5 + confidence / 2) * math.sqrt(variance / n)
-    return mean - half, mean + half
-
-
-def wilson_interval(
-    successes: int, n: int, confidence: float
-) -> tuple[float, float] | None:
-    """Wilson score interval of a proportion."""
-    if n <= 0:
-        return None
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
-
-
-def _interval_text(interval: tuple[float, float] | None, spec: str) -> str:
-    if interval is None:
-        return ""
-    lo, hi = (_number_text(x, spec) for x in interval)
-    return f' <span class="ci">[{lo}, {hi}]</span>'
 
 
 # -- sections ---------------------------------------------------------------
@@ -213,26 +122,26 @@ def _overview(stats: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
         share = stages[stage] if stage < len(stages) else None
         canary = (
             f"stage {stage + 1} of {len(stages)}, challenger share "
-            f"{_number_text(share, '.0%')}"
+            f"{number_text(share, '.0%')}"
         )
     else:
         canary = "not running"
     rows = [
-        ("Experiment", _text(stats.get("experiment"))),
-        ("Epoch", _value("stat", stats, ("epoch",), "d")),
-        ("Mode", f"{_text(stats.get('mode'))} ({_text(summary.get('design'))})"),
-        ("Weights in force", _weights(stats.get("effective_weights"))),
-        ("Configured weights", _weights(stats.get("configured_weights"))),
+        ("Experiment", text(stats.get("experiment"))),
+        ("Epoch", value("stat", stats, ("epoch",), "d")),
+        ("Mode", f"{text(stats.get('mode'))} ({text(summary.get('design'))})"),
+        ("Weights in force", weights_text(stats.get("effective_weights"))),
+        ("Configured weights", weights_text(stats.get("configured_weights"))),
         (
             "Champion / challenger",
-            f"{_text(stats.get('champion'))} / {_text(stats.get('challenger'))}",
+            f"{text(stats.get('champion'))} / {text(stats.get('challenger'))}",
         ),
         (
             "Canary stage",
-            f"{escape(canary)} (index {_value('stat', stats, ('canary_stage',), 'd')})",
+            f"{escape(canary)} (index {value('stat', stats, ('canary_stage',), 'd')})",
         ),
-        ("Requests this epoch", _value("stat", stats, ("total_requests",), ",d")),
-        ("State changed", escape(_utc(stats.get("updated_at")))),
+        ("Requests this epoch", value("stat", stats, ("total_requests",), ",d")),
+        ("State changed", escape(utc(stats.get("updated_at")))),
     ]
     items = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
     return f'<section id="overview"><h2>Experiment</h2><dl>{items}</dl></section>'
@@ -242,7 +151,7 @@ def _decision(summary: Mapping[str, Any], stats: Mapping[str, Any]) -> str:
     decision = summary.get("decision") or {}
     verdict = str(decision.get("verdict") or "unknown")
     winner = decision.get("winner")
-    more = _value("stat", stats, ("decision", "more_labels_needed"), ",d")
+    more = value("stat", stats, ("decision", "more_labels_needed"), ",d")
     words = {
         "keep_collecting": "Keep collecting labels.",
         "challenger_better": "The challenger is better.",
@@ -257,7 +166,7 @@ def _decision(summary: Mapping[str, Any], stats: Mapping[str, Any]) -> str:
         f'<p class="verdict" data-verdict="{escape(verdict)}">{escape(words)}'
         + (f" Winner: <strong>{escape(str(winner))}</strong>." if winner else "")
         + "</p>"
-        f'<p class="message">{_text(decision.get("message"))}</p>'
+        f'<p class="message">{text(decision.get("message"))}</p>'
         f"<p>More labels needed at the observed variance: {more}</p>"
         "</section>"
     )
@@ -269,8 +178,8 @@ def _srm(stats: Mapping[str, Any]) -> str:
     variants = sorted(set(observed) | set(expected))
     body = "".join(
         f'<tr><th scope="row">{escape(str(v))}</th>'
-        f"<td>{_value('stat', stats, ('srm', 'observed', v), ',d')}</td>"
-        f"<td>{_value('stat', stats, ('srm', 'expected', v), ',.1f')}</td></tr>"
+        f"<td>{value('stat', stats, ('srm', 'observed', v), ',d')}</td>"
+        f"<td>{value('stat', stats, ('srm', 'expected', v), ',.1f')}</td></tr>"
         for v in variants
     )
     if srm.get("error"):
@@ -282,89 +191,14 @@ def _srm(stats: Mapping[str, Any]) -> str:
     return (
         '<section id="srm"><h2>Sample-ratio check</h2>'
         f'<p class="srm-verdict" data-alarm="{str(bool(srm.get("alarm"))).lower()}">'
-        f"{verdict} χ² = {_value('stat', stats, ('srm', 'statistic'), '.3f')}, "
-        f"df = {_value('stat', stats, ('srm', 'df'), 'd')}, "
-        f"p = {_value('stat', stats, ('srm', 'p_value'), '.3g')} "
-        f"(alarm below {_value('stat', stats, ('srm', 'threshold'), 'g')})</p>"
+        f"{verdict} χ² = {value('stat', stats, ('srm', 'statistic'), '.3f')}, "
+        f"df = {value('stat', stats, ('srm', 'df'), 'd')}, "
+        f"p = {value('stat', stats, ('srm', 'p_value'), '.3g')} "
+        f"(alarm below {value('stat', stats, ('srm', 'threshold'), 'g')})</p>"
         '<div class="scroll"><table><caption>Assigned requests</caption>'
         '<thead><tr><th scope="col">Variant</th><th scope="col">Observed</th>'
         '<th scope="col">Expected</th></tr></thead>'
         f"<tbody>{body}</tbody></table></div></section>"
-    )
-
-
-def _variants(stats: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
-    variants = list((stats.get("variants") or {}).keys())
-    if not variants:
-        return (
-            '<section id="variants"><h2>Variants</h2>'
-            "<p>No traffic in this epoch yet.</p></section>"
-        )
-    confidence = float(_at(summary, "config", "alpha") or 0.05)
-    confidence = 1 - confidence
-
-    def row(label: str, cell: Any) -> str:
-        cells = "".join(f"<td>{cell(v)}</td>" for v in variants)
-        return f'<tr><th scope="row">{label}</th>{cells}</tr>'
-
-    def stat(*parts: str, spec: str, unit: str = "") -> Any:
-        return lambda v: _value("stat", stats, ("variants", v, *parts), spec, unit)
-
-    def quality(name: str, spec: str) -> Any:
-        return lambda v: _value("stat", stats, ("quality", v, name), spec)
-
-    def brier(v: str) -> str:
-        moments = _at(stats, "quality", v, "brier_summary")
-        return _value("stat", stats, ("quality", v, "brier"), ".4f") + _interval_text(
-            mean_interval(moments, confidence), ".4f"
-        )
-
-    def accuracy(v: str) -> str:
-        c = _at(stats, "quality", v, "confusion") or {}
-        n = sum(int(c.get(k) or 0) for k in ("tp", "fp", "tn", "fn"))
-        correct = int(c.get("tp") or 0) + int(c.get("tn") or 0)
-        return _value("stat", stats, ("quality", v, "accuracy"), ".3f") + (
-            _interval_text(wilson_interval(correct, n, confidence), ".3f")
-        )
-
-    def quality_note(v: str) -> str:
-        error = _at(stats, "quality", v, "error")
-        return escape(str(error).replace("_", " ")) if error else "ok"
-
-    level = f"{confidence:.0%}"
-    traffic = [
-        row("Requests answered", stat("requests", spec=",d")),
-        row("Share of traffic", stat("traffic_pct", spec=".1f", unit="%")),
-        row("Configured weight", stat("configured_weight", spec=".2f")),
-        row("Fallbacks answered", stat("fallbacks_answered", spec=",d")),
-        row("Predicted churn rate", stat("predicted_churn_rate", spec=".3f")),
-        row("Latency p50", stat("latency_ms", "p50", spec=".1f", unit="ms")),
-        row("Latency p95", stat("latency_ms", "p95", spec=".1f", unit="ms")),
-        row("Latency p99", stat("latency_ms", "p99", spec=".1f", unit="ms")),
-    ]
-    labelled = [
-        row("Labels", stat("labelled", spec=",d")),
-        row(f"Brier score [{level} interval]", brier),
-        row(f"Accuracy [{level} Wilson interval]", accuracy),
-        row("ROC AUC", quality("roc_auc", ".3f")),
-        row("Log loss", quality("log_loss", ".4f")),
-        row("Observed churn rate", quality("observed_churn_rate", ".3f")),
-        row("Status", quality_note),
-    ]
-    head = "".join(f'<th scope="col">{escape(str(v))}</th>' for v in variants)
-
-    def table(caption: str, rows: list[str]) -> str:
-        return (
-            f'<div class="scroll"><table><caption>{caption}</caption>'
-            f'<thead><tr><th scope="col">Metric</th>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table></div>"
-        )
-
-    return (
-        '<section id="variants"><h2>Variants</h2>'
-        + table("Traffic and latency (answering variant)", traffic)
-        + table("Labelled quality (own answers, fallbacks excluded)", labelled)
-        + "</section>"
     )
 
 
@@ -381,25 +215,25 @@ def _comparison(summary: Mapping[str, Any]) -> str:
         parts = ("comparison", key)
 
         def cell(field: str, spec: str, parts: tuple[str, ...] = parts) -> str:
-            return _value("summary", summary, (*parts, field), spec)
+            return value("summary", summary, (*parts, field), spec)
 
-        error = _at(summary, *parts, "error")
+        error = at(summary, *parts, "error")
         rows.append(
             f'<tr><th scope="row">{name}</th><td>{cell("estimate", "+.4f")}</td>'
             f"<td>[{cell('ci_low', '+.4f')}, {cell('ci_high', '+.4f')}]</td>"
             f"<td>{cell('p_value', '.3g')}</td>"
-            f"<td>{_text(error.replace('_', ' ') if error else 'ok')}</td></tr>"
+            f"<td>{text(error.replace('_', ' ') if error else 'ok')}</td></tr>"
         )
     sequential = (
-        f"[{_value('summary', summary, ('sequential', 'lower'), '+.4f')}, "
-        f"{_value('summary', summary, ('sequential', 'upper'), '+.4f')}]"
+        f"[{value('summary', summary, ('sequential', 'lower'), '+.4f')}, "
+        f"{value('summary', summary, ('sequential', 'upper'), '+.4f')}]"
     )
     return (
         '<section id="comparison"><h2>Challenger − champion</h2>'
-        f"<p>{_text(challenger)} − {_text(champion)}, on "
-        f"{_value('summary', summary, ('sequential', 't'), ',d')} labels. "
+        f"<p>{text(challenger)} − {text(champion)}, on "
+        f"{value('summary', summary, ('sequential', 't'), ',d')} labels. "
         f"Anytime-valid interval of the Brier difference: {sequential} "
-        f"(estimate {_value('summary', summary, ('sequential', 'estimate'), '+.4f')})."
+        f"(estimate {value('summary', summary, ('sequential', 'estimate'), '+.4f')})."
         "</p>"
         '<div class="scroll"><table><caption>Fixed-horizon comparisons, '
         "95 % intervals (for reference; the decision uses the anytime-valid "
@@ -439,10 +273,10 @@ def _chart(summary: Mapping[str, Any], curve: CumulativeDifference) -> str:
 def _transitions(transitions: Sequence[Mapping[str, Any]]) -> str:
     shown = list(reversed(transitions[-MAX_TRANSITIONS:]))
     rows = "".join(
-        f'<tr><th scope="row">{escape(_utc(t.get("created_at")))}</th>'
-        f"<td>{_text(t.get('epoch'))}</td><td>{_text(t.get('kind'))}</td>"
-        f"<td>{_weights(t.get('weights'))}</td><td>{_text(t.get('actor'))}</td>"
-        f'<td class="reason">{_text(t.get("reason"))}</td></tr>'
+        f'<tr><th scope="row">{escape(utc(t.get("created_at")))}</th>'
+        f"<td>{text(t.get('epoch'))}</td><td>{text(t.get('kind'))}</td>"
+        f"<td>{weights_text(t.get('weights'))}</td><td>{text(t.get('actor'))}</td>"
+        f'<td class="reason">{text(t.get("reason"))}</td></tr>'
         for t in shown
     )
     note = (
@@ -498,6 +332,8 @@ thead th{background:#f0f1f4}
 .chart .tick{font-size:12px;fill:#444}.chart .axis{font-size:13px;fill:#222}
 figure{margin:0}figcaption{color:#555;font-size:.9rem}
 footer{color:#666;font-size:.85rem}
+.drift-warning{color:#8a5a00;font-weight:600}
+.drift-critical,.drift-drifted{color:#b22;font-weight:600}
 @media (max-width:700px){
 main{padding:8px}.grid{display:block}section{padding:10px}
 body{font-size:14px}th,td{padding:3px 5px}
@@ -509,8 +345,8 @@ dl{grid-template-columns:1fr}dt{margin-top:6px}
 def render_page(view: PageView, *, refresh_s: int = REFRESH_S) -> str:
     """The whole page as one HTML document."""
     stats, summary = view.stats, view.summary
-    name = _text(stats.get("experiment"))
-    epoch = _text(stats.get("epoch"))
+    name = text(stats.get("experiment"))
+    epoch = text(stats.get("epoch"))
     extra = "".join(_extra(s) for s in view.extra_sections)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
@@ -525,7 +361,7 @@ def render_page(view: PageView, *, refresh_s: int = REFRESH_S) -> str:
         + _overview(stats, summary)
         + _srm(stats)
         + "</div>"
-        + _variants(stats, summary)
+        + variants_section(stats, summary)
         + _comparison(summary)
         + _chart(summary, view.curve)
         + extra

@@ -46,6 +46,15 @@ if TYPE_CHECKING:
 
 #: Pseudo-count added to every bin of both distributions (see module docstring).
 SMOOTHING_ALPHA: Final = 0.5
+#: A PSI above this is a shift worth a look, above the critical one a large
+#: one (the reading above). The same numbers as the monitoring mixin's
+#: ``psiWarningThreshold`` and ``psiCriticalThreshold``, so the experiment page
+#: and the alerts agree; a test keeps them equal.
+PSI_WARNING_THRESHOLD: Final = 0.2
+PSI_CRITICAL_THRESHOLD: Final = 0.3
+#: Requests a window needs before its PSI is alerted on (the mixin's
+#: ``driftMinRequests``): smaller windows read high from sampling noise alone.
+DRIFT_MIN_REQUESTS: Final = 500
 
 
 def population_stability_index(

@@ -3,8 +3,9 @@
 Headless Debian Chromium (``scripts/install-system-deps.sh``) over the
 DevTools protocol: the page loads with no console error and no failed
 request, every number it shows equals ``/ab-test/stats`` (or the report's
-summary), it fits a phone's width, and a screenshot is saved. Set
-``CHURN_AB_PAGE_SCREENSHOT`` to a path to keep the 1280-pixel screenshot
+summary, or ``/ab-test/drift`` in the drift section), it fits a phone's
+width, and a screenshot is saved. Set ``CHURN_AB_PAGE_SCREENSHOT`` to a
+path to keep the 1280-pixel screenshot
 (that is how ``docs/experiment-page.png`` is made).
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +33,18 @@ from training.data import read_csv
 
 CUSTOMERS = 800
 BATCH = 40
+LABEL_STEP = 40
 WIDTH = 1280
 PHONE = 390
 
-MARKED = """JSON.stringify([...document.querySelectorAll('[data-stat],[data-summary]')]
-  .map(e => ({source: 'stat' in e.dataset ? 'stat' : 'summary',
-              pointer: e.dataset.stat ?? e.dataset.summary,
-              value: e.dataset.value, text: e.textContent})))"""
+MARKED = """JSON.stringify([...document.querySelectorAll(
+    '[data-stat],[data-summary],[data-drift]')]
+  .map(e => {
+    const source = ['stat', 'summary', 'drift'].find(k => k in e.dataset);
+    return {source, pointer: e.dataset[source], value: e.dataset.value,
+            text: e.textContent};
+  }))"""
+DRIFT_SETTLE_S = 60.0  # the workers flush drift counts every 5 s
 
 
 def real_customers(n: int) -> tuple[list[dict[str, Any]], list[bool]]:
@@ -73,12 +80,38 @@ def send_traffic_and_labels(server: BentoServer) -> int:
         {"request_id": p["request_id"], "churned": y}
         for p, y in zip(predictions, churned, strict=True)
     ]
-    fed = httpx.post(
-        f"{server.url}/feedback_batch", json={"labels": labels}, timeout=120
-    )
-    assert fed.status_code == 200, fed.text[:500]
-    assert fed.json()["accepted"] == CUSTOMERS
+    # Labels arrive in steps with the stats read between them, as while someone
+    # watches: the chart draws the interval each snapshot computed.
+    accepted = 0
+    for start in range(0, len(labels), LABEL_STEP):
+        fed = httpx.post(
+            f"{server.url}/feedback_batch",
+            json={"labels": labels[start : start + LABEL_STEP]},
+            timeout=120,
+        )
+        assert fed.status_code == 200, fed.text[:500]
+        accepted += fed.json()["accepted"]
+        assert httpx.get(f"{server.url}/ab-test/stats", timeout=30).status_code == 200
+    assert accepted == CUSTOMERS
     return CUSTOMERS
+
+
+def wait_for_drift_counts(server: BentoServer) -> dict[str, Any]:
+    """``/ab-test/drift`` once it counts every answered request of the epoch.
+
+    The workers add their drift counts to the ledger every few seconds; until
+    they have, the page and the API could read different counts.
+    """
+    deadline = time.monotonic() + DRIFT_SETTLE_S
+    while True:
+        stats = httpx.get(f"{server.url}/ab-test/stats", timeout=30).json()
+        drift = httpx.get(f"{server.url}/ab-test/drift", timeout=30).json()
+        answered = {v: body["requests"] for v, body in stats["variants"].items()}
+        counted = {v: drift["variants"][v].get("requests") for v in answered}
+        if counted == answered:
+            return drift
+        assert time.monotonic() < deadline, (answered, counted)
+        time.sleep(0.5)
 
 
 def test_the_page_shows_the_stats_in_a_real_browser(
@@ -86,6 +119,7 @@ def test_the_page_shows_the_stats_in_a_real_browser(
 ) -> None:
     assert Path(CHROMIUM).is_file(), "run scripts/install-system-deps.sh (chromium)"
     send_traffic_and_labels(bento_server)
+    wait_for_drift_counts(bento_server)
     url = f"{bento_server.url}/ab-test/"
     direct = httpx.get(url, timeout=30)
     assert direct.status_code == 200
@@ -98,6 +132,11 @@ def test_the_page_shows_the_stats_in_a_real_browser(
         shown = [Shown(**s) for s in json.loads(tab.evaluate(MARKED))]
         stats = httpx.get(f"{bento_server.url}/ab-test/stats", timeout=30).json()
         report = httpx.get(f"{bento_server.url}/ab-test/report", timeout=60).json()
+        drift = httpx.get(f"{bento_server.url}/ab-test/drift", timeout=30).json()
+        drift_statuses = tab.evaluate(
+            "JSON.stringify([...document.querySelectorAll('#drift [data-status]')]"
+            ".map(e => e.dataset.status))"
+        )
         chart_title = tab.evaluate(
             "document.querySelector('svg.chart title').textContent"
         )
@@ -119,7 +158,17 @@ def test_the_page_shows_the_stats_in_a_real_browser(
         "/srm/p_value",
     } <= pointers
     assert "/sequential/upper" in pointers
-    assert mismatches(shown, {"stat": stats, "summary": report["summary"]}) == []
+    sources = {"stat": stats, "summary": report["summary"], "drift": drift}
+    assert mismatches(shown, sources) == []
+    drift_shown = {s.pointer for s in shown if s.source == "drift"}
+    assert {
+        "/variants/v1/requests",
+        "/variants/v2/score/psi",
+        "/variants/v1/features/0/psi",
+        "/variants/v2/concept_drift/labels",
+    } <= drift_shown
+    # Two rows per variant: input drift, concept drift.
+    assert len(json.loads(drift_statuses)) == 2 * len(drift["variants"])
     # The session's server may hold other tests' labels too.
     labels_shown = [
         int(s.value)

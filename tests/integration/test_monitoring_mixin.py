@@ -12,6 +12,11 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 
+from ab_router.statistics.psi import (
+    DRIFT_MIN_REQUESTS,
+    PSI_CRITICAL_THRESHOLD,
+    PSI_WARNING_THRESHOLD,
+)
 from tests.support.prometheus_server import (
     DASHBOARD_FILE,
     MIXIN_DIR,
@@ -295,3 +300,25 @@ def test_compose_prometheus_and_grafana_provisioning_agree_with_the_mixin(
     )["providers"][0]
     assert provider["type"] == "file"
     assert provider["options"]["path"] == "/var/lib/grafana/dashboards/churn-ab"
+
+
+def test_the_experiment_page_reads_psi_with_the_alerts_thresholds() -> None:
+    """The page's drift status and the PSI alerts use the same numbers."""
+    config = json.loads(
+        subprocess.run(
+            [
+                "jsonnet",
+                "-J",
+                str(MIXIN_DIR),
+                "-e",
+                "(import 'mixin.libsonnet')._config",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+    )
+    assert config["psiWarningThreshold"] == PSI_WARNING_THRESHOLD
+    assert config["psiCriticalThreshold"] == PSI_CRITICAL_THRESHOLD
+    assert config["driftMinRequests"] == DRIFT_MIN_REQUESTS

@@ -1,8 +1,9 @@
 """Check the numbers the experiment page shows against the JSON they come from.
 
 The page marks every number with its source: ``data-stat`` (a JSON pointer
-into ``GET /ab-test/stats``) or ``data-summary`` (into the ``summary`` of
-``GET /ab-test/report``), and its exact value in ``data-value``. A number
+into ``GET /ab-test/stats``), ``data-summary`` (into the ``summary`` of
+``GET /ab-test/report``) or ``data-drift`` (into ``GET /ab-test/drift``),
+and its exact value in ``data-value``. A number
 is right when the exact value equals the JSON value and the text shown is
 that value rounded to the digits it shows.
 """
@@ -16,12 +17,13 @@ from decimal import Decimal
 from html.parser import HTMLParser
 from typing import Any
 
+SOURCES = ("stat", "summary", "drift")
 NUMBER = re.compile(r"[−+-]?\d[\d,]*(?:\.\d+)?(?:e[−+-]?\d+)?")
 
 
 @dataclass(frozen=True)
 class Shown:
-    source: str  # "stat" or "summary"
+    source: str  # one of SOURCES
     pointer: str
     value: str
     text: str
@@ -36,7 +38,7 @@ class _Marked(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
-        for source in ("stat", "summary"):
+        for source in SOURCES:
             pointer = a.get(f"data-{source}")
             if pointer is not None:
                 self._open.append((source, pointer, a.get("data-value") or ""))
