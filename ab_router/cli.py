@@ -9,15 +9,17 @@
                                                --restore FILE)
     python -m ab_router api-key add NAME --file PATH [--rate R --burst B]
     python -m ab_router api-key remove NAME --file PATH
+    python -m ab_router config [--json]
 
 ``simulate`` runs A/A and A/B experiments on synthetic outcomes, monitored
 after every few labels, and prints the false-positive rate and power of the
 anytime-valid rule next to the naive fixed-horizon test peeked at just as
 often. ``report`` writes ``DIR/report.md``, ``DIR/summary.json`` (the same
 exact values) and its plots for one epoch of an experiment (the latest by
-default: weights are only constant within an epoch). The service's
-configuration is ``python -m serving config`` (``ab_router`` never imports
-``serving``). ``rollups --verify`` recomputes the rollups the live view
+default: weights are only constant within an epoch). ``config`` prints the
+service's effective configuration: it hands over to ``python -m serving
+config`` in a new program (``ab_router.service_config``), since ``ab_router``
+never imports ``serving``. ``rollups --verify`` recomputes the rollups the live view
 reads from every row and exits 1 naming the first difference;
 ``--rebuild`` replaces them with that recomputation. ``archive`` moves
 closed epochs' rows to checked gzipped JSON-lines files (their statistics
@@ -40,6 +42,7 @@ from ab_router.api_keys import add_key, remove_key
 from ab_router.config import CHALLENGER, CHAMPION
 from ab_router.errors import AbRouterError
 from ab_router.records import Mode
+from ab_router.service_config import COMMAND, hand_over
 from ab_router.simulate import (
     MonitoringConfig,
     MonitoringResult,
@@ -113,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     _api_key_arguments(
         sub.add_parser("api-key", help="create or remove an API key entry")
     )
+    # Listed for --help only: main() hands "config" over before parsing.
+    config = sub.add_parser(
+        COMMAND,
+        help="the service's effective configuration (python -m serving config)",
+    )
+    config.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
@@ -264,7 +273,8 @@ def _open_ledger(location: str) -> Ledger | None:
 
     is_url = "://" in location
     if not is_url and not Path(location).is_file():
-        print(f"error: --ledger {location}: no such file", file=sys.stderr)
+        why = "a directory" if Path(location).is_dir() else "no such file"
+        print(f"error: --ledger {location}: {why}", file=sys.stderr)
         return None
     return open_ledger(location if is_url else None, Path(location))
 
@@ -378,7 +388,10 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == [COMMAND]:
+        hand_over(given[1:])
+    args = build_parser().parse_args(given)
     try:
         if args.command == "simulate":
             return _simulate(args)

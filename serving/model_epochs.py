@@ -7,6 +7,8 @@ build``, never once per worker). It resolves each variant's tag
 environment the workers inherit, so every worker of the instance loads and
 records the same model even if a retrain moves ``latest`` while it runs,
 and reconciles them with the current epoch (``ab_router.model_change``).
+A ledger that cannot be opened (a file that is not a database, a server that
+refuses) stops the start like a bad setting: one line naming the variable.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import logging
 import os
 import socket
 
-from ab_router.ledger import open_ledger
+from ab_router.errors import ConfigError, LedgerUnavailableError
+from ab_router.ledger import Ledger, open_ledger
 from ab_router.model_change import (
     Action,
     ModelChangeRefused,
@@ -24,7 +27,7 @@ from ab_router.model_change import (
 )
 from ab_router.records import ModelVersion
 from serving.model_runtime.store import resolve_tag
-from serving.settings import ENV_PREFIX, Settings, SettingsError
+from serving.settings import ENV_PREFIX, LedgerSettings, Settings, SettingsError
 
 logger = logging.getLogger("churn_ab.models")
 
@@ -55,7 +58,7 @@ def record_models_in_force(settings: Settings, *, actor: str | None = None) -> i
     tags = resolved_tags(settings)
     pin_tags(tags)
     policy = settings.experiment_settings.on_model_change
-    ledger = open_ledger(settings.ledger.url(), settings.ledger.ledger_path)
+    ledger = open_ledger_at_start(settings.ledger)
     try:
         ledger.ensure_experiment(settings.experiment)
         ours = {
@@ -74,6 +77,8 @@ def record_models_in_force(settings: Settings, *, actor: str | None = None) -> i
         )
     except ModelChangeRefused as refused:
         raise SettingsError(refusal_message(refused, settings)) from None
+    except LedgerUnavailableError as error:
+        raise SettingsError(ledger_message(settings.ledger, error)) from None
     finally:
         ledger.close()
     if outcome.decision.action is Action.NEW_EPOCH:
@@ -84,6 +89,25 @@ def record_models_in_force(settings: Settings, *, actor: str | None = None) -> i
             outcome.epoch,
         )
     return outcome.epoch
+
+
+def open_ledger_at_start(settings: LedgerSettings) -> Ledger:
+    """The instance's ledger; one that cannot be opened (not a database, a
+    server that refuses) is a ``SettingsError`` naming the setting."""
+    try:
+        return open_ledger(settings.url(), settings.ledger_path)
+    except (ConfigError, LedgerUnavailableError) as error:
+        raise SettingsError(ledger_message(settings, error)) from None
+
+
+def ledger_message(
+    settings: LedgerSettings, error: ConfigError | LedgerUnavailableError
+) -> str:
+    """``invalid configuration: <the ledger's variable>: <why>``, in one line
+    (a driver's message may span several)."""
+    variable = "LEDGER_URL" if settings.url() is not None else "LEDGER_PATH"
+    why = " ".join(error.message.split())
+    return f"invalid configuration: {ENV_PREFIX}{variable}: {why}"
 
 
 def refusal_message(refused: ModelChangeRefused, settings: Settings) -> str:

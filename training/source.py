@@ -41,5 +41,6 @@ def resolve_source(explicit: Path | None, settings: DataSettings) -> DataSource:
 
 def _existing(path: Path, origin: str) -> Path:
     if not path.is_file():
-        raise DataUnavailableError(f"data file {path} (from {origin}) does not exist")
+        why = "is a directory" if path.is_dir() else "does not exist"
+        raise DataUnavailableError(f"data file {path} (from {origin}) {why}")
     return path

@@ -37,18 +37,35 @@ class SqliteLedger(Ledger):
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = 10_000) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._busy_timeout_ms = busy_timeout_ms
-        self._connection = self._open_connection()
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
-        self._connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        self._enable_wal(busy_timeout_ms / 1000)
-        self._connection.execute("PRAGMA synchronous=NORMAL")
+        self._connection = self._open_file()
         # Creating or upgrading the schema takes the writer lock: processes
         # opening one file together upgrade it once (ledger.migrations).
-        self._transaction(self._migrate, "be opened")
+        self._transaction(self._migrate, f"open {self.path}")
+
+    def _open_file(self) -> sqlite3.Connection:
+        """The writing connection, in WAL mode; a file that cannot be one
+        (a directory, no permission, not a database) raises
+        ``LedgerUnavailableError`` naming the path, not sqlite3's bare error."""
+        connection: sqlite3.Connection | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = self._open_connection()
+            connection.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
+            self._enable_wal(connection, self._busy_timeout_ms / 1000)
+            connection.execute("PRAGMA synchronous=NORMAL")
+        except (OSError, sqlite3.Error, LedgerUnavailableError) as exc:
+            if connection is not None:
+                connection.close()
+            if isinstance(exc, LedgerUnavailableError):
+                raise
+            raise LedgerUnavailableError(
+                f"the experiment ledger {self.path} could not be opened: {exc}"
+            ) from exc
+        return connection
 
     def _open_connection(self) -> sqlite3.Connection:
         return sqlite3.connect(
@@ -58,14 +75,14 @@ class SqliteLedger(Ledger):
             check_same_thread=False,
         )
 
-    def _enable_wal(self, timeout_s: float) -> None:
+    def _enable_wal(self, connection: sqlite3.Connection, timeout_s: float) -> None:
         # Switching a new file to WAL needs an exclusive lock that SQLite's busy
         # handler does not wait for: workers starting together on a fresh
         # volume can see "database is locked", so retry until the timeout.
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                self._connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA journal_mode=WAL")
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:

@@ -6,6 +6,7 @@ The same path the container's entrypoint and ``make serve`` take: both end in
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,56 @@ def test_bad_configuration_is_refused_in_one_line(
     _assert_refused_in_one_line(refusal, message)
     for text in also:
         assert text in refusal.stderr
+
+
+def _unusable_ledger(workdir: Path, kind: str) -> tuple[Path, str]:
+    """A ledger path of ``kind`` and the words the refusal must hold."""
+    variable = "invalid configuration: CHURN_AB_LEDGER_PATH: "
+    if kind == "directory":
+        path = workdir / "ledgers"
+        path.mkdir()
+        return path, f"{variable}{path} is a directory"
+    if kind == "under_a_file":
+        parent = workdir / "a-file"
+        parent.write_text("")
+        return parent / "ledger.sqlite3", f"{variable}{parent} is not a directory"
+    if kind == "unwritable":
+        parent = workdir / "read-only"
+        parent.mkdir(mode=0o555)
+        return parent / "ledger.sqlite3", f"{variable}{parent} is not writable"
+    path = workdir / "notes.sqlite3"
+    path.write_text("a text file, not SQLite\n")
+    return path, (
+        f"{variable}the experiment ledger {path} could not be opened: "
+        "file is not a database"
+    )
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "directory",
+        "under_a_file",
+        pytest.param(
+            "unwritable",
+            marks=pytest.mark.skipif(
+                os.geteuid() == 0, reason="root writes to a mode-555 directory"
+            ),
+        ),
+        # Passes every path check; only opening it (on_deployment) fails.
+        "not_a_database",
+    ],
+)
+def test_an_unusable_ledger_location_is_refused_in_one_line(
+    trained_home: Path, tmp_path: Path, kind: str
+) -> None:
+    ledger, message = _unusable_ledger(tmp_path, kind)
+    refusal = _serve_expecting_exit(
+        trained_home, tmp_path, {"CHURN_AB_LEDGER_PATH": str(ledger)}
+    )
+    _assert_refused_in_one_line(refusal, message)
+    if kind == "not_a_database":
+        assert ledger.read_text() == "a text file, not SQLite\n"
 
 
 def test_verbose_shows_the_traceback(trained_home: Path, tmp_path: Path) -> None:

@@ -5,7 +5,9 @@ host and the Kubernetes manifests have their own files here."""
 from __future__ import annotations
 
 import re
+import secrets
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -24,6 +26,10 @@ from churn_features.schema import EXAMPLE_CUSTOMER
 pytestmark = [pytest.mark.image, pytest.mark.timeout(1500)]
 
 CUSTOMER = dict(EXAMPLE_CUSTOMER)
+
+# A refusal is one line; BentoML used to print it as the last of 55-58
+# traceback lines (tests/e2e/test_startup_errors.py allows the same).
+MAX_REFUSAL_LINES = 3
 
 
 def test_probes_answer(api: Running) -> None:
@@ -83,3 +89,33 @@ def test_oci_archive_round_trip(
     finally:
         tools.run("podman", *store, "rmi", "-a", "-f", check=False)
         shutil.rmtree(runroot, ignore_errors=True)
+
+
+def test_a_misspelled_setting_stops_the_container_in_one_line(
+    tools: Tools, image: str
+) -> None:
+    """The image's entrypoint ends in ``bentoml serve``: a typo in a setting's
+    name stops the container with the host's one line, not a traceback."""
+    name = f"{PREFIX}-{secrets.token_hex(4)}"
+    # No network: the container must stop before it would listen, and
+    # podman adds no firewall rules for it.
+    argv = ["podman", "run", "--name", name, "--network", "none"]
+    argv += ["-e", "CHURN_AB_WIEGHTS=v1=0.9,v2=0.1", image]
+    try:
+        run = subprocess.run(
+            argv, env=tools.env, capture_output=True, text=True, timeout=300
+        )
+    except subprocess.TimeoutExpired:
+        run = None
+    logs = tools.run("podman", "logs", name, check=False)
+    tools.run("podman", "rm", "-f", "-t", "5", name, check=False)
+    log = logs.stdout + logs.stderr
+    assert run is not None, f"the container started instead of refusing:\n{log}"
+    lines = [line for line in log.splitlines() if line.strip()]
+    assert run.returncode == 2, log
+    assert len(lines) <= MAX_REFUSAL_LINES, log
+    assert any(
+        "unknown setting CHURN_AB_WIEGHTS: did you mean CHURN_AB_WEIGHTS?" in line
+        for line in lines
+    ), log
+    assert "Traceback" not in log

@@ -208,3 +208,24 @@ def test_an_epoch_that_changes_while_archived_is_not_deleted(
     with sqlite3.connect(tmp_path / "ledger.sqlite3") as connection:
         assert connection.execute("SELECT COUNT(*) FROM archives").fetchone() == (0,)
     connection.close()
+
+
+def test_a_file_that_is_not_a_database_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "notes.sqlite3"
+    path.write_text("a text file, not SQLite\n")
+    with pytest.raises(LedgerUnavailableError) as caught:
+        SqliteLedger(path)
+    assert caught.value.message == (
+        f"the experiment ledger {path} could not be opened: file is not a database"
+    )
+    assert path.read_text() == "a text file, not SQLite\n"
+
+
+def test_a_ledger_under_a_file_is_refused_naming_it(tmp_path: Path) -> None:
+    parent = tmp_path / "file"
+    parent.write_text("")
+    with pytest.raises(LedgerUnavailableError) as caught:
+        SqliteLedger(parent / "l.db")
+    assert caught.value.message.startswith(
+        f"the experiment ledger {parent / 'l.db'} could not be opened: "
+    )

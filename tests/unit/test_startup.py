@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
+from ab_router.errors import LedgerUnavailableError
+from serving.model_epochs import ledger_message, open_ledger_at_start
 from serving.settings import LedgerSettings, SettingsError
 from serving.startup import (
     CONFIG_ERROR_EXIT,
@@ -82,3 +85,22 @@ def test_postgres_url_without_the_driver_names_the_extra(
 def test_sqlite_ledger_needs_no_driver(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "psycopg", None)
     require_ledger_driver(LedgerSettings())
+
+
+def test_an_unusable_ledger_file_is_a_one_line_settings_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.sqlite3"
+    path.write_text("not a database")
+    with pytest.raises(SettingsError) as caught:
+        open_ledger_at_start(LedgerSettings(ledger_path=path))
+    assert str(caught.value) == (
+        f"invalid configuration: CHURN_AB_LEDGER_PATH: the experiment ledger "
+        f"{path} could not be opened: file is not a database"
+    )
+
+
+def test_a_driver_message_over_several_lines_is_joined_into_one() -> None:
+    ledger = LedgerSettings(ledger_url="postgresql://u:pw@h/db")
+    error = LedgerUnavailableError("could not connect:\n  server refused\n")
+    assert ledger_message(ledger, error) == (
+        "invalid configuration: CHURN_AB_LEDGER_URL: could not connect: server refused"
+    )
