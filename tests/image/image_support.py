@@ -77,13 +77,15 @@ def wait_ready(base_url: str, is_alive: Callable[[], bool]) -> float:
     return -1.0
 
 
-def relabelled_archive(archive: Path, ref: str, label: str, target: Path) -> Path:
-    """A new image in an OCI archive, from the one in ``archive``: the same
-    layer blobs, copied as they are, and a config with one more label
-    (``key=value``), named ``ref``. It is what ``buildah config --label`` and
+def derived_archive(
+    archive: Path, ref: str, target: Path, change: Callable[[dict[str, Any]], None]
+) -> Path:
+    """A new image in an OCI archive, made from the one in ``archive``: the
+    same layer blobs, copied as they are, a config whose run settings
+    (``config`` in the OCI image config: Labels, Entrypoint, Cmd...) ``change``
+    edits in place, and the name ``ref``. It is what ``buildah config`` and
     ``buildah commit`` make of that image, without exporting and compressing
-    its gigabyte of layers again: a host that already has them loads none."""
-    key, value = label.split("=", 1)
+    its gigabyte of layers again; a host that has them loads only the config."""
     with tarfile.open(archive) as source:
 
         def read(name: str) -> dict[str, Any]:
@@ -99,7 +101,7 @@ def relabelled_archive(archive: Path, ref: str, label: str, target: Path) -> Pat
         manifest = read(blob(entry["digest"]))
         config = read(blob(manifest["config"]["digest"]))
         replaced = {blob(entry["digest"]), blob(manifest["config"]["digest"])}
-        config.setdefault("config", {}).setdefault("Labels", {})[key] = value
+        change(config.setdefault("config", {}))
         added: dict[str, bytes] = {}
 
         def add(document: dict[str, Any]) -> dict[str, object]:
