@@ -113,7 +113,9 @@ class Deployer:
             text=True,
             timeout=600,
         )
-        step = "deploy.sh --rollback" if "--rollback" in args else "deploy.sh"
+        step = "deploy.sh --rollback"
+        if "--archive" in args:
+            step = f"deploy.sh {Path(args[args.index('--archive') + 1]).stem}"
         TIMINGS[step] = TIMINGS.get(step, 0.0) + time.monotonic() - started
         self.transcript += [result.stdout, result.stderr]
         return result
