@@ -41,17 +41,27 @@ bento_tag=$(cd "$bento_dir" && "$bentoml_cli" build -o tag 2>&2 | sed -n 's/^__t
 version="${bento_tag#*:}"
 log "built bento $bento_tag in $((SECONDS - start)) s"
 
+# containerize copies the Bento to a temporary directory and re-reads the
+# Dockerfile template (bentofile.yaml: docker.dockerfile_template) from there,
+# but refuses a template outside its working directory: run it from a
+# temporary directory of our own, which holds its copy.
+containerize_dir=$(mktemp -d)
+trap 'rm -rf "$containerize_dir"' EXIT
+[[ -z "${BENTOML_HOME:-}" ]] || BENTOML_HOME="$(realpath -s "$BENTOML_HOME")"
+[[ "$bentoml_cli" != */* ]] || bentoml_cli="$(realpath -s "$bentoml_cli")"
+containerize() {
+    (cd "$containerize_dir" && TMPDIR="$containerize_dir" "$bentoml_cli" containerize "$bento_tag" "$@")
+}
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
     image="$IMAGE_NAME:$version"
-    "$bentoml_cli" containerize "$bento_tag" -t "$image" >&2
+    containerize -t "$image" >&2
     docker tag "$image" "$IMAGE_NAME:latest"
 else
     "$DEPLOY_DIR/base-image.sh" >/dev/null
     image="localhost/$IMAGE_NAME:$version"
     # Not --verbose (adds --progress, which buildah 1.28 rejects) nor
     # --opt pull=never (becomes `--pull never`, also rejected).
-    "$bentoml_cli" containerize "$bento_tag" --backend buildah -t "$image" \
-        --opt isolation=chroot --opt pull-never >&2
+    containerize --backend buildah -t "$image" --opt isolation=chroot --opt pull-never >&2
     buildah tag "$image" "localhost/$IMAGE_NAME:latest"
 fi
 log "image $image ready after $((SECONDS - start)) s"

@@ -12,7 +12,7 @@ export DEPLOY_DIR REPO_ROOT DEPLOY_WORK_DIR
 
 mkdir -p "$DEPLOY_WORK_DIR/storage" "$DEPLOY_WORK_DIR/run"
 
-# overlay: vfs copies every layer in full (the API image is ~1.3 GB).
+# overlay: vfs copies every layer in full (the API image is ~1 GB).
 cat >"$DEPLOY_WORK_DIR/storage.conf" <<CONF
 [storage]
 driver = "overlay"

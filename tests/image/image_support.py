@@ -9,13 +9,18 @@ so it leaves the host's own firewall as it found it.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import shlex
 import shutil
 import subprocess
+import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -70,6 +75,57 @@ def wait_ready(base_url: str, is_alive: Callable[[], bool]) -> float:
             break
         time.sleep(0.5)
     return -1.0
+
+
+def derived_archive(
+    archive: Path, ref: str, target: Path, change: Callable[[dict[str, Any]], None]
+) -> Path:
+    """A new image in an OCI archive, made from the one in ``archive``: the
+    same layer blobs, copied as they are, a config whose run settings
+    (``config`` in the OCI image config: Labels, Entrypoint, Cmd...) ``change``
+    edits in place, and the name ``ref``. It is what ``buildah config`` and
+    ``buildah commit`` make of that image, without exporting and compressing
+    its gigabyte of layers again; a host that has them loads only the config."""
+    with tarfile.open(archive) as source:
+
+        def read(name: str) -> dict[str, Any]:
+            member = source.extractfile(name)
+            assert member is not None, f"{archive} has no {name}"
+            return dict(json.load(member))
+
+        def blob(digest: str) -> str:
+            return "blobs/" + digest.replace(":", "/", 1)
+
+        index = read("index.json")
+        (entry,) = index["manifests"]
+        manifest = read(blob(entry["digest"]))
+        config = read(blob(manifest["config"]["digest"]))
+        replaced = {blob(entry["digest"]), blob(manifest["config"]["digest"])}
+        change(config.setdefault("config", {}))
+        added: dict[str, bytes] = {}
+
+        def add(document: dict[str, Any]) -> dict[str, object]:
+            data = json.dumps(document, separators=(",", ":")).encode()
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            added[blob(digest)] = data
+            return {"digest": digest, "size": len(data)}
+
+        manifest["config"] = manifest["config"] | add(config)
+        annotations = entry.get("annotations", {})
+        entry = entry | add(manifest)
+        entry["annotations"] = annotations | {"org.opencontainers.image.ref.name": ref}
+        added["index.json"] = json.dumps(index | {"manifests": [entry]}).encode()
+        replaced.add("index.json")
+        with tarfile.open(target, "w") as copy:
+            for member in source:
+                name = member.name.removeprefix("./")
+                if name not in added and name not in replaced:
+                    copy.addfile(member, source.extractfile(member))
+            for name, data in added.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+                copy.addfile(info, io.BytesIO(data))
+    return target
 
 
 @dataclass
