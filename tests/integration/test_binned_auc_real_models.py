@@ -22,17 +22,9 @@ from ab_router.statistics.labelled_sums import SCORE_BINS, LabelledSums
 from churn_features.schema import FEATURE_ORDER, TARGET_COLUMN
 from training.data import load_training_data
 from training.sample import find_sample_csv
-from training.train import TEST_FRACTION, TrainingReport, train_and_save
+from training.train import TEST_FRACTION, TrainingReport
 
 AUC_TOL = 0.001
-
-
-@pytest.fixture(scope="module")
-def report() -> TrainingReport:
-    sample = find_sample_csv()
-    if sample is None:
-        pytest.skip("shared sample CSV not found (set CHURN_DATA or ../shared/data)")
-    return train_and_save(sample, quick=True, save=False)
 
 
 def _held_out(report: TrainingReport) -> tuple[pd.DataFrame, np.ndarray]:
@@ -52,10 +44,10 @@ def _held_out(report: TrainingReport) -> tuple[pd.DataFrame, np.ndarray]:
 
 @pytest.mark.parametrize("variant", ["v1", "v2"])
 def test_binned_auc_matches_sklearn_on_the_real_scores(
-    report: TrainingReport, variant: str
+    quick_report: TrainingReport, variant: str
 ) -> None:
-    features, y = _held_out(report)
-    model = report.model(variant)
+    features, y = _held_out(quick_report)
+    model = quick_report.model(variant)
     p = model.pipeline.predict_proba(features)[:, 1]
     exact = roc_auc_score(y, p)
     # The same rows training evaluated on, or this would test another split.

@@ -23,19 +23,11 @@ from serving.explanations import (
 )
 from training.data import load_training_data
 from training.sample import REPO_ROOT, find_sample_csv
-from training.train import TrainingReport, split_indices, train_and_save
+from training.train import TrainingReport, split_indices
 
 pytest.importorskip("shap")
 
 SPACES = {"v1": OutputSpace.PROBABILITY, "v2": OutputSpace.LOG_ODDS}
-
-
-@pytest.fixture(scope="module")
-def report() -> TrainingReport:
-    sample = find_sample_csv()
-    if sample is None:
-        pytest.skip("shared sample CSV not found (set CHURN_DATA or ../shared/data)")
-    return train_and_save(sample, save=False)
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +47,9 @@ def readme_customer() -> dict[str, object]:
 
 @pytest.mark.parametrize("variant", ["v1", "v2"])
 def test_contributions_add_up_on_every_row_of_the_sample(
-    report: TrainingReport, sample_frame: pd.DataFrame, variant: str
+    full_report: TrainingReport, sample_frame: pd.DataFrame, variant: str
 ) -> None:
-    pipeline = report.model(variant).pipeline
+    pipeline = full_report.model(variant).pipeline
     explainer = TreeExplanations(pipeline)
     assert explainer.space is SPACES[variant]
     explanations = explainer.explain(records_to_codes(sample_frame.to_dict("records")))
@@ -80,12 +72,12 @@ def test_contributions_add_up_on_every_row_of_the_sample(
 
 @pytest.mark.parametrize("variant", ["v1", "v2"])
 def test_the_base_value_is_the_mean_output_over_the_training_rows(
-    report: TrainingReport, sample_frame: pd.DataFrame, variant: str
+    full_report: TrainingReport, sample_frame: pd.DataFrame, variant: str
 ) -> None:
     # Path-dependent Tree SHAP's base is the cover-weighted mean leaf value:
     # boosting's covers are the training rows themselves, the forest's its
     # trees' bootstrap samples, so only the forest's is approximate.
-    pipeline = report.model(variant).pipeline
+    pipeline = full_report.model(variant).pipeline
     frame = load_training_data(find_sample_csv()).frame
     train_index, _ = split_indices(frame[TARGET_COLUMN].to_numpy(dtype=np.int64), 42)
     train = sample_frame.iloc[train_index]
@@ -100,22 +92,22 @@ def test_the_base_value_is_the_mean_output_over_the_training_rows(
 
 @pytest.mark.parametrize("variant", ["v1", "v2"])
 def test_contract_and_tenure_lead_the_readme_customer_towards_churn(
-    report: TrainingReport, variant: str
+    full_report: TrainingReport, variant: str
 ) -> None:
     customer = readme_customer()
     assert customer == EXAMPLE_CUSTOMER
-    explainer = TreeExplanations(report.model(variant).pipeline)
+    explainer = TreeExplanations(full_report.model(variant).pipeline)
     (explanation,) = explainer.explain(records_to_codes([customer]))
     top = [name for name, value in explanation.ranked()[:3] if value > 0]
     assert {"Contract", "tenure"} <= set(top), explanation.ranked()
 
 
 def test_one_hot_columns_are_summed_back_to_their_feature(
-    report: TrainingReport,
+    full_report: TrainingReport,
 ) -> None:
     from churn_features.encoding import FastEncoder
 
-    encoder = FastEncoder.from_pipeline(report.model("v1").pipeline)
+    encoder = FastEncoder.from_pipeline(full_report.model("v1").pipeline)
     grouping = feature_grouping(encoder)
     per_feature = dict(zip(FEATURE_ORDER, grouping.sum(axis=0), strict=True))
     assert per_feature["Contract"] == 3
@@ -125,9 +117,9 @@ def test_one_hot_columns_are_summed_back_to_their_feature(
 
 
 def test_an_explanation_that_does_not_add_up_is_refused(
-    report: TrainingReport, monkeypatch: pytest.MonkeyPatch
+    full_report: TrainingReport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    explainer = TreeExplanations(report.model("v2").pipeline)
+    explainer = TreeExplanations(full_report.model("v2").pipeline)
     monkeypatch.setattr(
         TreeExplanations, "base_value", property(lambda self: 0.0), raising=True
     )
@@ -137,7 +129,7 @@ def test_an_explanation_that_does_not_add_up_is_refused(
 
 @pytest.mark.parametrize("variant", ["v1", "v2"])
 def test_a_charge_within_float32_rounding_of_a_split_still_adds_up(
-    report: TrainingReport, variant: str
+    full_report: TrainingReport, variant: str
 ) -> None:
     # scikit-learn's trees compare float32 inputs, so a float64 next to a
     # threshold can take the other branch once rounded. shap follows it only
@@ -146,7 +138,7 @@ def test_a_charge_within_float32_rounding_of_a_split_still_adds_up(
     # and a valid request would get a 500.
     from churn_features.encoding import FastEncoder
 
-    pipeline = report.model(variant).pipeline
+    pipeline = full_report.model(variant).pipeline
     encoder = FastEncoder.from_pipeline(pipeline)
     model = pipeline.named_steps["model"]
     members = (

@@ -12,17 +12,9 @@ from churn_features.encoding import MODEL_STEP, FastEncoder, records_to_codes
 from churn_features.schema import FEATURE_ORDER
 from training.data import load_training_data
 from training.sample import find_sample_csv
-from training.train import TrainingReport, train_and_save
+from training.train import TrainingReport
 
 MAX_PROBABILITY_GAP = 1e-9
-
-
-@pytest.fixture(scope="module")
-def quick_report() -> TrainingReport:
-    sample = find_sample_csv()
-    if sample is None:
-        pytest.skip("shared sample CSV not found (set CHURN_DATA or ../shared/data)")
-    return train_and_save(sample, quick=True, save=False)
 
 
 @pytest.mark.parametrize("variant", ["v1", "v2"])

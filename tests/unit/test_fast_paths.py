@@ -21,7 +21,7 @@ from churn_features.schema import FEATURE_ORDER, TARGET_COLUMN
 from serving.model_runtime.flat_trees import FlatTreeEnsemble
 from training.data import load_training_data
 from training.sample import find_sample_csv
-from training.train import TrainingReport, train_and_save
+from training.train import TrainingReport
 
 MAX_PROBABILITY_GAP = 1e-6
 
@@ -32,13 +32,6 @@ def sample_frame() -> pd.DataFrame:
     if sample is None:
         pytest.skip("shared sample CSV not found (set CHURN_DATA or ../shared/data)")
     return load_training_data(sample).frame
-
-
-@pytest.fixture(scope="module")
-def quick_report(sample_frame: pd.DataFrame) -> TrainingReport:
-    sample = find_sample_csv()
-    assert sample is not None
-    return train_and_save(sample, quick=True, save=False)
 
 
 def _encoded(pipeline: object, frame: pd.DataFrame) -> np.ndarray:

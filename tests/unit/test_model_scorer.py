@@ -12,7 +12,7 @@ from serving.model_runtime.flat_trees import FlatTreeEnsemble
 from serving.model_runtime.scorer import ModelScorer
 from training.data import load_training_data
 from training.sample import find_sample_csv
-from training.train import TrainingReport, train_and_save
+from training.train import TrainingReport
 
 MAX_PROBABILITY_GAP = 1e-6
 
@@ -24,19 +24,12 @@ def frame() -> pd.DataFrame:
     return load_training_data(sample).frame
 
 
-@pytest.fixture(scope="module")
-def report() -> TrainingReport:
-    sample = find_sample_csv()
-    assert sample is not None
-    return train_and_save(sample, save=False)  # the full profile, as served
-
-
 @pytest.mark.parametrize("variant", ["v1", "v2"])
 @pytest.mark.parametrize("batch", [1, 64, 6000])
 def test_serving_path_matches_the_pipeline_on_every_row(
-    report: TrainingReport, frame: pd.DataFrame, variant: str, batch: int
+    full_report: TrainingReport, frame: pd.DataFrame, variant: str, batch: int
 ) -> None:
-    trained = next(m for m in report.models if m.variant.variant == variant)
+    trained = next(m for m in full_report.models if m.variant.variant == variant)
     threshold = trained.evaluation.decision_threshold
     scorer = ModelScorer(trained.pipeline, threshold)
     assert isinstance(scorer._predictor, FlatTreeEnsemble)

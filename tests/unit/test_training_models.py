@@ -12,7 +12,7 @@ from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 
 from churn_features.encoding import MODEL_STEP, PREPROCESS_STEP, build_preprocessor
 from training.sample import find_sample_csv
-from training.train import TrainingReport, train_and_save
+from training.train import TrainingReport
 
 # Test-split ROC AUC of the models this project replaces, on the same sample.
 ORIGINAL_AUC = {"v1": 0.8357, "v2": 0.8301}
@@ -26,11 +26,6 @@ def sample_csv() -> Path:
     if path is None:
         pytest.skip("shared sample CSV not found (set CHURN_DATA or ../shared/data)")
     return path
-
-
-@pytest.fixture(scope="module")
-def full_report(sample_csv: Path) -> TrainingReport:
-    return train_and_save(sample_csv, quick=False, save=False, seed=42)
 
 
 @pytest.mark.parametrize("variant", ["v1", "v2"])
