@@ -36,15 +36,11 @@ _SEVERITY: Final = {STABLE: 0, WARNING: 1, CRITICAL: 2}
 PSI_SPEC: Final = ".3f"
 
 
-def _has(data: Any, parts: tuple[str | int, ...]) -> bool:
-    for part in parts:
-        if isinstance(data, list) and isinstance(part, int):
-            if not 0 <= part < len(data):
-                return False
-        elif not isinstance(data, Mapping) or part not in data:
-            return False
-        data = data[part]
-    return True
+_ABSENT: Final = object()
+
+
+def _has(data: Mapping[str, Any], parts: tuple[str | int, ...]) -> bool:
+    return at(data, *parts, default=_ABSENT) is not _ABSENT
 
 
 def _num(report: Mapping[str, Any], parts: tuple[str | int, ...], spec: str) -> str:

@@ -37,15 +37,16 @@ def pointer(*parts: str | int) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-def at(data: Mapping[str, Any], *parts: str | int) -> Any:
-    """The value at ``parts`` in nested mappings and lists; None if not there."""
+def at(data: Mapping[str, Any], *parts: str | int, default: Any = None) -> Any:
+    """The value at ``parts`` in nested mappings and lists; ``default`` if not
+    there (a present ``None`` stays ``None``)."""
     value: Any = data
     for part in parts:
         if isinstance(value, list) and isinstance(part, int):
             if not 0 <= part < len(value):
-                return None
+                return default
         elif not isinstance(value, Mapping) or part not in value:
-            return None
+            return default
         value = value[part]
     return value
 
