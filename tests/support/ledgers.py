@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -94,3 +95,24 @@ def running_postgres() -> Iterator[PostgresServer]:
         leftover = server.stop()
     assert not leftover, f"PostgreSQL did not stop cleanly: {leftover}"
     assert not server.root.exists()
+
+
+def labelled_sqlite_ledger(path: Path) -> Path:
+    """Three exposures (v1, v2, v2), one of them labelled, in ``path``."""
+    ledger = SqliteLedger(path)
+    ledger.ensure_experiment(CONFIG)
+    rows = [exposure("v1"), exposure("v2"), exposure("v2")]
+    ledger.record_exposures(rows)
+    ledger.label_request(rows[1].request_id, True)
+    ledger.close()
+    return path
+
+
+def tamper_v2_requests(path: Path) -> None:
+    """What a bug (or a hand-made UPDATE) could leave behind: rollups that
+    count one v2 request more than the rows hold."""
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "UPDATE traffic_cells SET requests = requests + 1 WHERE variant = 'v2'"
+        )
+    connection.close()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,10 +20,9 @@ HOST = "host-a"
 SERVER_PID = os.getppid()
 
 
-def _dead_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
+# No process can have this PID (Linux keeps PIDs below 2**22, macOS below
+# 100,000): a dead worker without starting a process to let it die.
+DEAD_PID = 2**22
 
 
 def _worker(tmp_path: Path, pid: int = os.getpid()) -> tuple[MetricsSelfCheck, Path]:
@@ -51,8 +48,8 @@ def test_only_directories_of_gone_servers_on_this_host_are_removed(
 ) -> None:
     current = instance_dir(tmp_path, HOST, os.getpid())
     alive = instance_dir(tmp_path, HOST, SERVER_PID)
-    gone = instance_dir(tmp_path, HOST, _dead_pid())
-    other_host = instance_dir(tmp_path, "host-b", _dead_pid())
+    gone = instance_dir(tmp_path, HOST, DEAD_PID)
+    other_host = instance_dir(tmp_path, "host-b", DEAD_PID)
     for directory in (current, alive, gone, other_host):
         directory.mkdir(parents=True)
     assert remove_stale_instance_dirs(current, HOST) == [gone]
@@ -115,7 +112,7 @@ def test_without_a_multiprocess_directory_the_check_is_ok() -> None:
 
 
 def test_dead_workers_live_gauge_files_go_counters_stay(tmp_path: Path) -> None:
-    dead, live = _dead_pid(), os.getpid()
+    dead, live = DEAD_PID, os.getpid()
     names = [
         f"gauge_livesum_{dead}.db",
         f"gauge_livemin_{dead}.db",

@@ -1,38 +1,20 @@
-"""``python -m ab_router rollups --verify | --rebuild`` on a real SQLite ledger."""
+"""``ab_router rollups --verify | --rebuild`` on a real SQLite ledger, in-process
+(as ``python -m ab_router``: tests/integration/test_rollups_cli.py)."""
 
 from __future__ import annotations
 
-import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ab_router.cli import main
 from ab_router.ledger import SqliteLedger
-from tests.support.ledgers import CONFIG, exposure
+from tests.support.ledgers import labelled_sqlite_ledger, tamper_v2_requests
 
 
 @pytest.fixture
 def ledger_path(tmp_path: Path) -> Path:
-    path = tmp_path / "ledger.sqlite3"
-    ledger = SqliteLedger(path)
-    ledger.ensure_experiment(CONFIG)
-    rows = [exposure("v1"), exposure("v2"), exposure("v2")]
-    ledger.record_exposures(rows)
-    ledger.label_request(rows[1].request_id, True)
-    ledger.close()
-    return path
-
-
-def _tamper(path: Path) -> None:
-    """What a bug (or a hand-made UPDATE) could leave behind."""
-    with sqlite3.connect(path) as connection:
-        connection.execute(
-            "UPDATE traffic_cells SET requests = requests + 1 WHERE variant = 'v2'"
-        )
-    connection.close()
+    return labelled_sqlite_ledger(tmp_path / "ledger.sqlite3")
 
 
 def test_verify_passes_on_a_consistent_ledger(
@@ -45,7 +27,7 @@ def test_verify_passes_on_a_consistent_ledger(
 def test_verify_fails_naming_the_first_mismatch_and_rebuild_repairs(
     ledger_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _tamper(ledger_path)
+    tamper_v2_requests(ledger_path)
     assert main(["rollups", "--ledger", str(ledger_path), "--verify"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
@@ -55,17 +37,6 @@ def test_verify_fails_naming_the_first_mismatch_and_rebuild_repairs(
     assert capsys.readouterr().out.strip() == "rollups rebuilt from the rows"
     assert main(["rollups", "--ledger", str(ledger_path), "--verify"]) == 0
     assert SqliteLedger(ledger_path).epoch_counts("exp", 1) == (3, 1)
-
-
-def test_the_command_runs_as_a_module(ledger_path: Path) -> None:
-    _tamper(ledger_path)
-    done = subprocess.run(
-        [sys.executable, "-m", "ab_router", "rollups", "--ledger", str(ledger_path),
-         "--verify"],
-        capture_output=True, text=True, check=False, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 1, done.stderr
-    assert "traffic_cells" in done.stderr
 
 
 def test_a_missing_ledger_or_action_is_a_usage_error(
