@@ -6,8 +6,11 @@ service's snapshot (``/ab-test/stats``, ``/metrics``) from the rollups must
 peak at a few MB, while reading every exposure as column arrays, as the
 service did before issue #7, peaks at tens of MB on the same ledger; that
 second measurement shows the test can fail. numpy reports its buffers to
-tracemalloc, so array memory is counted. (The cost in rows and SQLite steps,
-flat from one epoch to a ten times larger one: ``test_live_statistics_cost``.)
+tracemalloc, so array memory is counted. (The cost in rows and SQLite
+steps, flat from one epoch to a ten times larger one:
+``tests/unit/test_live_statistics_cost.py``.) A scale test, in integration
+for its size: filling, rolling up and tracing 200,000 rows takes about 5 s,
+too long for ``make test-fast``, and fewer rows would blur the contrast.
 """
 
 from __future__ import annotations
