@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support.import_graph import cycles, forbidden_edges, package_graph
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -22,17 +24,26 @@ RULES = {
 }
 
 
-def test_no_package_imports_what_the_architecture_forbids() -> None:
-    assert forbidden_edges(package_graph(REPO_ROOT), RULES) == []
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    # Parsing every .py file of the repository once, not once per test.
+    return package_graph(REPO_ROOT)
 
 
-def test_no_import_cycles_between_top_level_packages() -> None:
-    assert cycles(package_graph(REPO_ROOT)) == []
+def test_no_package_imports_what_the_architecture_forbids(
+    graph: dict[str, set[str]],
+) -> None:
+    assert forbidden_edges(graph, RULES) == []
 
 
-def test_the_graph_sees_the_expected_edges() -> None:
+def test_no_import_cycles_between_top_level_packages(
+    graph: dict[str, set[str]],
+) -> None:
+    assert cycles(graph) == []
+
+
+def test_the_graph_sees_the_expected_edges(graph: dict[str, set[str]]) -> None:
     # Guards the parser itself: if it found no imports, the rules would pass.
-    graph = package_graph(REPO_ROOT)
     assert {"serving", "ab_router", "churn_features", "bentoml"} <= graph["service"]
     assert {"ab_router", "churn_features"} <= graph["serving"]
     assert "churn_features" in graph["training"]
