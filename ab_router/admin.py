@@ -17,6 +17,9 @@ from ab_router.state import NOT_IN_CANARY, ExperimentState
 
 @dataclass(frozen=True)
 class Change:
+    """A change of the experiment's state, as ``Ledger.change_state`` writes it
+    (admin routes, the canary scheduler and a start-up's model change)."""
+
     config: ExperimentConfig
     canary_stage: int
     kind: str

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ab_router.admin import Change
 from ab_router.errors import AbRouterError
 from ab_router.ledger import Ledger
 from ab_router.records import EpochModel, ModelVersion
@@ -161,10 +162,7 @@ def reconcile_models(
             raise ModelChangeRefused(decision, state.epoch)
         if ledger.change_state(
             state,
-            config=state.config,
-            canary_stage=state.canary_stage,
-            new_epoch=True,
-            kind=MODEL_CHANGED,
+            Change(state.config, state.canary_stage, MODEL_CHANGED),
             reason=f"models changed: {decision.describe()}",
             actor=actor,
             models=ids,

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 
+from ab_router.admin import Change
 from ab_router.canary import CanaryAction, CanaryPolicy, evaluate_canary
 from ab_router.ledger import Ledger
 from ab_router.records import Mode
@@ -76,10 +77,7 @@ class CanaryScheduler:
         )
         changed = self.ledger.change_state(
             state,
-            config=state.config,
-            canary_stage=decision.next_stage,
-            new_epoch=True,
-            kind=kind,
+            Change(state.config, decision.next_stage, kind),
             reason=decision.reason,
             actor="canary",
         )

@@ -135,13 +135,7 @@ class ExperimentControl:
             state = self.state.reload()
             change = make_change(state)
             if self.ledger.change_state(
-                state,
-                config=change.config,
-                canary_stage=change.canary_stage,
-                new_epoch=change.new_epoch,
-                kind=change.kind,
-                reason=reason or change.kind,
-                actor=actor,
+                state, change, reason=reason or change.kind, actor=actor
             ):
                 return self.state.reload().to_dict()
         raise LedgerUnavailableError(

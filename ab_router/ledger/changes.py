@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+from ab_router.admin import Change
 from ab_router.config import ExperimentConfig
 from ab_router.records import Mode
 from ab_router.state import NOT_IN_CANARY, ExperimentState
@@ -89,35 +90,28 @@ def startup_statements(
 
 
 def change_statements(
-    state: ExperimentState,
-    *,
-    config: ExperimentConfig,
-    canary_stage: int,
-    new_epoch: bool,
-    kind: str,
-    reason: str,
-    actor: str,
-    now: float,
+    state: ExperimentState, change: Change, *, reason: str, actor: str, now: float
 ) -> tuple[Statement, Statement]:
     """(conditional update, transition) of one admin or canary change.
 
     The update only matches while the stored version is still the one the
     change was decided on; a backend commits the transition only if it did.
     """
-    epoch = state.epoch + 1 if new_epoch else state.epoch
-    effective = ExperimentState(config, epoch, canary_stage, 0, now)
+    config, stage = change.config, change.canary_stage
+    epoch = state.epoch + 1 if change.new_epoch else state.epoch
+    effective = ExperimentState(config, epoch, stage, 0, now)
     update: Statement = (
         "UPDATE experiments SET config = ?, epoch = ?, canary_stage = ?, "
         "version = version + 1, updated_at = ? "
         "WHERE name = ? AND version = ?",
-        (seed_of(config), epoch, canary_stage, now, config.name, state.version),
+        (seed_of(config), epoch, stage, now, config.name, state.version),
     )
     transition: Statement = (
         _INSERT_TRANSITION,
         (
             config.name,
             epoch,
-            kind,
+            change.kind,
             reason,
             json.dumps(effective.effective_weights, sort_keys=True),
             now,

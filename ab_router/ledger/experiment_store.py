@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Mapping
 
+from ab_router.admin import Change
 from ab_router.config import ExperimentConfig
 from ab_router.errors import UnknownRequestError
 from ab_router.ledger.changes import (
@@ -55,11 +56,8 @@ class ExperimentStore(LedgerHooks):
     def change_state(
         self,
         state: ExperimentState,
+        change: Change,
         *,
-        config: ExperimentConfig,
-        canary_stage: int,
-        new_epoch: bool,
-        kind: str,
         reason: str,
         actor: str,
         models: Mapping[str, int] | None = None,
@@ -80,18 +78,13 @@ class ExperimentStore(LedgerHooks):
         """
         now = time.time()
         update, transition = change_statements(
-            state,
-            config=config,
-            canary_stage=canary_stage,
-            new_epoch=new_epoch,
-            kind=kind,
-            reason=reason,
-            actor=actor,
-            now=now,
+            state, change, reason=reason, actor=actor, now=now
         )
         follow_up = [transition]
-        if new_epoch or models:
-            follow_up += epoch_model_statements(state, new_epoch, models, actor, now)
+        if change.new_epoch or models:
+            follow_up += epoch_model_statements(
+                state, change.new_epoch, models, actor, now
+            )
 
         def work(cursor: Cursor) -> bool:
             cursor.execute(*update)

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from numpy.typing import NDArray
 
+from ab_router.admin import reset
 from churn_features.reference import REFERENCE_METADATA_KEY
 from churn_features.schema import FEATURE_ORDER, TARGET_COLUMN
 from serving.entry import EntryApp
@@ -193,15 +194,7 @@ def test_flipped_labels_raise_concept_drift_and_true_ones_do_not(
     assert 'churn_ab_concept_drift{variant="v1"} 0.0' in text
     # A new epoch starts a new window; flip 40% of the labels there.
     state = apps[0].state.current()
-    assert ledger.change_state(
-        state,
-        config=state.config,
-        canary_stage=state.canary_stage,
-        new_epoch=True,
-        kind="reset",
-        reason="test",
-        actor="test",
-    )
+    assert ledger.change_state(state, reset(state), reason="test", actor="test")
     time.sleep(0.05)  # past CHURN_AB_STATE_REFRESH_S: both workers see it
     serve(apps, batch)
     flipped = label(0.4)

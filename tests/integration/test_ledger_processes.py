@@ -21,8 +21,10 @@ from typing import Any
 
 import pytest
 
+from ab_router.admin import Change
 from ab_router.errors import ConflictingLabelError, UnknownRequestError
 from ab_router.records import Mode
+from ab_router.state import NOT_IN_CANARY
 from tests.support.ledgers import (
     CONFIG,
     Store,
@@ -80,10 +82,7 @@ def _race_state_changes(
         barrier.wait(timeout=60)  # both hold the same version now
         won = ledger.change_state(
             state,
-            config=mine,
-            canary_stage=-1,
-            new_epoch=False,
-            kind="weights",
+            Change(mine, NOT_IN_CANARY, "weights", new_epoch=False),
             reason=f"round {round_}",
             actor=f"worker-{index}",
         )

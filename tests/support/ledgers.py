@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ab_router.admin import Change
 from ab_router.config import ExperimentConfig
 from ab_router.ledger import Ledger, SqliteLedger
 from ab_router.records import Exposure, Mode, UnitKind
@@ -34,10 +35,7 @@ def admin_change(
     """An admin's change outside a canary, from ``state``; False if stale."""
     return ledger.change_state(
         state,
-        config=config,
-        canary_stage=-1,
-        new_epoch=new_epoch,
-        kind=kind,
+        Change(config, -1, kind, new_epoch=new_epoch),
         reason=reason,
         actor="admin",
     )

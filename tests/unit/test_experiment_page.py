@@ -13,6 +13,7 @@ import pytest
 from scipy.stats import norm
 from statsmodels.stats.proportion import proportion_confint
 
+from ab_router.admin import Change
 from ab_router.config import ExperimentConfig
 from ab_router.ledger import open_ledger
 from ab_router.ledger.base import Ledger
@@ -93,10 +94,7 @@ def test_hostile_strings_are_escaped(tmp_path: Path) -> None:
     state = statistics.current_state()
     assert ledger.change_state(
         state,
-        config=state.config.with_weights({"v1": 0.6, "v2": 0.4}),
-        canary_stage=-1,
-        new_epoch=True,
-        kind="weights",
+        Change(state.config.with_weights({"v1": 0.6, "v2": 0.4}), -1, "weights"),
         reason=f"{HOSTILE} & <img src=x onerror=alert(1)>",
         actor='admin" onmouseover="alert(1)',
     )

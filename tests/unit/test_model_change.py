@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ab_router.admin import reset
 from ab_router.ledger import Ledger, SqliteLedger
 from ab_router.model_change import (
     MODEL_CHANGED,
@@ -121,15 +122,7 @@ def test_an_admin_epoch_keeps_the_models_of_the_one_before(
 ) -> None:
     _start(ledger)
     state = ledger.state(CONFIG.name, CONFIG.known_variants)
-    assert ledger.change_state(
-        state,
-        config=state.config,
-        canary_stage=state.canary_stage,
-        new_epoch=True,
-        kind="reset",
-        reason="test",
-        actor="admin",
-    )
+    assert ledger.change_state(state, reset(state), reason="test", actor="admin")
     assert _tags(ledger.epoch_models(CONFIG.name, 2)) == {"v1": V1, "v2": V2}
     assert _start(ledger).decision.action is Action.KEEP
 
