@@ -3,7 +3,7 @@
 #
 # Usage: deploy/deploy.sh HOST [--archive FILE] [--dir DIR] [--engine podman|docker]
 #                              [--port N] [--services "S ..."] [--timeout SECONDS]
-#                              [--dry-run] [--rollback]
+#                              [--rollback-timeout SECONDS] [--dry-run] [--rollback]
 #   HOST        ssh destination (user@host or an ~/.ssh/config alias)
 #   --archive   image archive from `make image-archive`
 #               (default deploy/.work/churn-ab.oci.tar)
@@ -13,6 +13,10 @@
 #   --port      API port the host publishes (default 3000; must match its env)
 #   --services  compose services to start (default: all of compose.yaml)
 #   --timeout   seconds the API may take to pass its health check (default 180)
+#   --rollback-timeout
+#               seconds the image rolled back to after a failed deploy may take
+#               (default 180: it passed before, so a short --timeout meant for
+#               the new image must not cut its start short)
 #   --dry-run   print the commands, run nothing
 #   --rollback  point the stack back at the image that ran before the last deploy
 #
@@ -36,6 +40,7 @@ engine="podman"
 port=3000
 services=""
 timeout=180
+rollback_timeout=180
 dry_run=0
 rollback=0
 while (($#)); do
@@ -46,6 +51,7 @@ while (($#)); do
     --port) port="$2"; shift 2 ;;
     --services) services="${2//,/ }"; shift 2 ;;
     --timeout) timeout="$2"; shift 2 ;;
+    --rollback-timeout) rollback_timeout="$2"; shift 2 ;;
     --dry-run) dry_run=1; shift ;;
     --rollback) rollback=1; shift ;;
     -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
@@ -53,7 +59,7 @@ while (($#)); do
     *) [[ -z "$host" ]] || { echo "deploy.sh: one HOST only" >&2; exit 2; }; host="$1"; shift ;;
     esac
 done
-[[ -n "$host" ]] || { sed -n '4,5p' "$0" >&2; exit 2; }
+[[ -n "$host" ]] || { sed -n '4,6p' "$0" >&2; exit 2; }
 case "$engine" in
 podman) compose="podman-compose" ;;
 docker) compose="docker compose" ;;
@@ -61,6 +67,7 @@ docker) compose="docker compose" ;;
 esac
 [[ "$port" =~ ^[0-9]+$ ]] || { echo "deploy.sh: --port must be a number" >&2; exit 2; }
 [[ "$timeout" =~ ^[0-9]+$ ]] || { echo "deploy.sh: --timeout must be a number" >&2; exit 2; }
+[[ "$rollback_timeout" =~ ^[0-9]+$ ]] || { echo "deploy.sh: --rollback-timeout must be a number" >&2; exit 2; }
 [[ "$services" =~ ^[a-z0-9\ _-]*$ ]] || { echo "deploy.sh: --services takes service names" >&2; exit 2; }
 
 ssh_opts=(-o BatchMode=yes)
@@ -85,7 +92,8 @@ secrets="$dir/secrets.env"
 # secrets.env and host.env never leave the host: they are read there.
 up="cd $dir/deploy && set -a && . ../secrets.env && if test -f ../host.env; then . ../host.env; fi && set +a && $compose -f compose.yaml up -d"
 # Ready (every BentoML service up), then healthy (the app's own verdict).
-wait_ready="for i in \$(seq $(((timeout + 1) / 2))); do curl -fsS -o /dev/null http://127.0.0.1:$port/readyz && curl -fsS -o /dev/null http://127.0.0.1:$port/health && exit 0; sleep 2; done; echo 'churn-ab failed its health check (/readyz, /health)' >&2; exit 1"
+# $1: the budget in seconds (one check every 2 s).
+wait_ready() { printf '%s' "for i in \$(seq $((($1 + 1) / 2))); do curl -fsS -o /dev/null http://127.0.0.1:$port/readyz && curl -fsS -o /dev/null http://127.0.0.1:$port/health && exit 0; sleep 2; done; echo 'churn-ab failed its health check (/readyz, /health)' >&2; exit 1"; }
 # compose reads the image to run from .env; $1 is a shell expression for it.
 use_image() { printf '%s' "printf 'CHURN_AB_IMAGE=%s\\nCHURN_AB_PORT=%s\\n' $1 $port > .env"; }
 
@@ -94,7 +102,7 @@ if ((rollback)); then
     # shellcheck disable=SC2016 # "$prev" is expanded on the host
     remote "set -e; cd $dir/deploy; test -s image.previous || { echo 'no previous image to roll back to' >&2; exit 1; }; prev=\$(cat image.previous); cur=\$(cat image.current); echo \"\$prev\" > image.current; echo \"\$cur\" > image.previous; $(use_image '"$prev"'); echo \"rolled back to \$prev\""
     remote "$up churn-ab"
-    remote "$wait_ready"
+    remote "$(wait_ready "$timeout")"
     echo "rolled back on $host; API: http://127.0.0.1:$port (on $host)"
     exit 0
 fi
@@ -124,14 +132,14 @@ run scp "${scp_opts[@]}" -r "$repo/grafana/provisioning" "$repo/grafana/dashboar
 run scp "${scp_opts[@]}" "$archive" "$host:$remote_archive"
 remote "$engine load -i $remote_archive && rm -f $remote_archive"
 remote "cd $dir/deploy && $(use_image "'$image'")"
-if ! { remote "$up${services:+ $services}" && remote "$wait_ready"; }; then
+if ! { remote "$up${services:+ $services}" && remote "$(wait_ready "$timeout")"; }; then
     # The image that passed the health check last is still image.current:
     # run it again. Nothing is recorded for the image that failed.
     echo "deploy.sh: $image failed on $host; rolling back" >&2
     # shellcheck disable=SC2016 # $(cat image.current) is expanded on the host
     remote "set -e; cd $dir/deploy; test -s image.current || { echo 'no image ran before: nothing to roll back to' >&2; exit 1; }; $(use_image '"$(cat image.current)"'); echo \"rolling back to \$(cat image.current)\""
     remote "$up churn-ab"
-    remote "$wait_ready"
+    remote "$(wait_ready "$rollback_timeout")"
     echo "deploy.sh: $image was not deployed; $host runs the image in $dir/deploy/image.current again" >&2
     exit 1
 fi

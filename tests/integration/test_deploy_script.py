@@ -272,3 +272,67 @@ def test_a_broken_image_is_rolled_back_and_not_recorded(
         "compose -f compose.yaml up -d",
         "compose -f compose.yaml up -d churn-ab",
     ]
+
+
+def test_the_rollback_gets_its_own_budget_not_the_failed_images(
+    tmp_path: Path, local_host: tuple[Path, dict[str, str]]
+) -> None:
+    """A short --timeout judges the new image only: the image rolled back to
+    may take longer to start (a container start is 20-50 s), and the script
+    still waits for it and says it runs again."""
+    home, env = local_host
+    attempts = tmp_path / "attempts"
+    # Healthy only from the third check after each start: longer than the
+    # broken deploy's --timeout 2 allows (one check), within the rollback's.
+    (tmp_path / "host-bin" / "curl").write_text(
+        "#!/bin/sh\n"
+        f'grep -q broken "{home}/churn-ab/deploy/.env" && exit 1\n'
+        f'echo x >> "{attempts}"\n'
+        f'[ "$(wc -l < "{attempts}")" -ge 3 ]\n'
+    )
+    (tmp_path / "host-bin" / "podman-compose").write_text(
+        f'#!/bin/sh\necho "compose $*" >> "{tmp_path}/calls"\nrm -f "{attempts}"\n'
+    )
+
+    def deploy(ref: str, *options: str) -> subprocess.CompletedProcess[str]:
+        archive = _oci_archive(tmp_path / f"{ref.rsplit(':', 1)[1]}.tar", ref)
+        return subprocess.run(
+            [str(SCRIPT), "h", "--archive", str(archive), *options],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+
+    assert deploy("localhost/churn-ab:one", "--timeout", "10").returncode == 0
+    broken = deploy("localhost/churn-ab:broken-2", "--timeout", "2")
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert "runs the image in churn-ab/deploy/image.current again" in broken.stderr
+    # Only the broken image failed its check; the rollback passed its own.
+    assert broken.stderr.count("failed its health check") == 1
+
+    # The rollback's own budget is a setting, and it is kept: 2 s is one check.
+    short = deploy(
+        "localhost/churn-ab:broken-3", "--timeout", "2", "--rollback-timeout", "2"
+    )
+    assert short.returncode == 1
+    assert short.stderr.count("failed its health check") == 2
+    assert "again" not in short.stderr
+
+
+def test_a_rollback_timeout_that_is_not_a_number_is_refused(trap_bin: Path) -> None:
+    result = _run("h", "--dry-run", "--rollback-timeout", "soon", trap_bin=trap_bin)
+    assert result.returncode == 2
+    assert "--rollback-timeout must be a number" in result.stderr
+
+
+def test_help_is_the_whole_header_and_no_code(trap_bin: Path) -> None:
+    shown = _run("--help", trap_bin=trap_bin)
+    assert shown.returncode == 0
+    assert "--rollback-timeout" in shown.stdout
+    assert shown.stdout.rstrip().endswith("the one before.")
+    assert "set -euo" not in shown.stdout
+    usage = _run(trap_bin=trap_bin)
+    assert usage.returncode == 2
+    assert usage.stderr.startswith("# Usage:")
+    assert usage.stderr.rstrip().endswith("[--dry-run] [--rollback]")
