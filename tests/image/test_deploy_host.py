@@ -267,6 +267,8 @@ def test_deploy_rollback_and_secrets_on_a_real_host(
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert f"{broken} failed" in failed.stderr
     assert f"rolling back to {good2}" in failed.stdout
+    # The script itself saw the rolled-back image healthy (its own budget).
+    assert "image.current again" in failed.stderr, failed.stderr
     assert _running_image(host) == good2
     _wait_healthy(api)
     check_prediction(httpx.post(f"{api}/predict", json=customer, timeout=30))
