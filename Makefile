@@ -40,7 +40,7 @@ serve: train  ## fresh machine: install, train on the real data, bentoml serve
 	$(BIN)/bentoml serve service:ChurnAB --host $(HOST) --port $(PORT)
 
 test: setup lint typecheck  ## fresh machine: install and run the whole test suite
-	CHURN_DATA="$(TEST_DATA)" $(BIN)/python -m pytest
+	CHURN_DATA="$(TEST_DATA)" $(BIN)/python -m pytest --durations=25
 
 test-fast: venv  ## tests/unit only: pure, from the venv alone, under a minute
 	CHURN_DATA="$(TEST_DATA)" $(BIN)/python -m pytest tests/unit
