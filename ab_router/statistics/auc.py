@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import stats
 
 from ab_router.statistics.results import DifferenceResult
 from ab_router.statistics.summaries import (
@@ -54,6 +53,8 @@ def _components(
     scores: NDArray[np.float64], labels: NDArray[np.bool_]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """DeLong structural components for each row of ``scores`` (models × rows)."""
+    from scipy import stats  # imported late: see the package docstring
+
     pos, neg = scores[:, labels], scores[:, ~labels]
     n1, n0 = pos.shape[1], neg.shape[1]
     rank_all = stats.rankdata(scores, axis=1)
@@ -99,6 +100,8 @@ def auc_z_test(
     method: str, estimate: float, var: float, alpha: float
 ) -> DifferenceResult:
     """z-test and Wald interval of an AUC difference with variance ``var``."""
+    from scipy import stats  # imported late: see the package docstring
+
     if not var > 0:
         return DifferenceResult.failed(
             "roc_auc", method, ZERO_VARIANCE, estimate=estimate, confidence=1 - alpha

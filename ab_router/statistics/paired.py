@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats
-
 from ab_router.statistics.results import DifferenceResult
 from ab_router.statistics.summaries import (
     NO_DATA,
@@ -32,6 +30,8 @@ def paired_t_test(
     differences: MomentSummary, *, metric: str = "mean", alpha: float = 0.05
 ) -> DifferenceResult:
     """Paired t-test of the mean of per-row differences ``x - y``."""
+    from scipy import stats  # imported late: see the package docstring
+
     method = "paired_t"
     d = differences
     if d.n == 0:
@@ -71,6 +71,8 @@ def mcnemar_test(
     alpha: float = 0.05,
 ) -> DifferenceResult:
     """McNemar's test for the accuracy difference ``acc_x - acc_y`` on n pairs."""
+    from scipy import stats  # imported late: see the package docstring
+
     b, c = only_x_correct, only_y_correct
     if n == 0:
         return DifferenceResult.failed(metric, "mcnemar", NO_DATA, confidence=1 - alpha)

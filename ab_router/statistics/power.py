@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import math
 
-from scipy import optimize, stats
-
 from ab_router.statistics.sequential import boundary_factor, mixture_rho
 
 #: Beyond this many labels we report "not reachable" rather than a number.
@@ -33,6 +31,8 @@ def fixed_horizon_labels(
     unit_variance: float, mde: float, *, alpha: float = 0.05, power: float = 0.8
 ) -> int | None:
     """Total labels for a two-sided fixed-horizon z-test; None if undefined."""
+    from scipy import stats  # imported late: see the package docstring
+
     if not unit_variance > 0 or not mde > 0:
         return None
     z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
@@ -48,6 +48,8 @@ def anytime_labels(
     planned_labels: int,
 ) -> int | None:
     """Total labels for the confidence sequence to detect ``mde`` (see module)."""
+    from scipy import optimize, stats  # imported late: see the package docstring
+
     if not unit_variance > 0 or not mde > 0:
         return None
     rho = mixture_rho(planned_labels, alpha)

@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
 from ab_router.statistics.summaries import NO_DATA, NOT_APPLICABLE
 
@@ -49,6 +48,8 @@ def srm_test(
     threshold: float = DEFAULT_SRM_THRESHOLD,
 ) -> SrmResult:
     """χ² test of ``counts`` (exposures per assigned variant) against ``weights``."""
+    from scipy import stats  # imported late: see the package docstring
+
     active = [v for v, w in weights.items() if w > 0]
     observed = {v: int(counts.get(v, 0)) for v in active}
     unexpected = tuple(

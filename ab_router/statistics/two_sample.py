@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import math
 
-from scipy import stats
-
 from ab_router.statistics.results import DifferenceResult
 from ab_router.statistics.summaries import (
     NO_DATA,
@@ -31,6 +29,8 @@ def welch_test(
     x: MomentSummary, y: MomentSummary, *, metric: str = "mean", alpha: float = 0.05
 ) -> DifferenceResult:
     """Welch's unequal-variance t-test of ``mean(x) - mean(y)``."""
+    from scipy import stats  # imported late: see the package docstring
+
     method = "welch_t"
     if x.n == 0 or y.n == 0:
         return DifferenceResult.failed(metric, method, NO_DATA, confidence=1 - alpha)
@@ -75,6 +75,8 @@ def two_proportion_test(
     Interval: Wald with unpooled variance. p-value: pooled z-test, which is
     the score test of equal proportions.
     """
+    from scipy import stats  # imported late: see the package docstring
+
     method = "two_proportion_z"
     if x.n == 0 or y.n == 0:
         return DifferenceResult.failed(metric, method, NO_DATA, confidence=1 - alpha)
