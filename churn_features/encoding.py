@@ -8,19 +8,20 @@ Two steps, both driven by the schema:
 2. ``FastEncoder``: built from a *fitted* pipeline's ``ColumnTransformer``, it
    maps code rows to exactly the columns the pipeline learned, vectorised over
    a batch. A test proves parity with the pipeline on the whole sample file.
+
+scikit-learn is imported only by the functions that build or read a pipeline:
+an entry worker needs ``schema_codes`` alone, and importing sklearn (with the
+pandas it pulls in) costs every server process ~0.5 s of CPU otherwise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.compose import ColumnTransformer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 from churn_features.schema import (
     CATEGORICAL_BY_NAME,
@@ -29,6 +30,10 @@ from churn_features.schema import (
     FEATURE_ORDER,
     NUMERIC_NAMES,
 )
+
+if TYPE_CHECKING:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
 
 PREPROCESS_STEP = "preprocess"
 MODEL_STEP = "model"
@@ -46,6 +51,9 @@ def build_preprocessor() -> ColumnTransformer:
     Categories come from the schema, so an unseen category is an error rather
     than a silent all-zeros row.
     """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+
     one_hot = OneHotEncoder(
         categories=[list(f.categories) for f in CATEGORICAL_FEATURES],
         handle_unknown="error",
@@ -83,6 +91,8 @@ def records_to_codes(customers: Iterable[Mapping[str, Any]]) -> NDArray[np.float
 
 
 def _is_passthrough(transformer: object) -> bool:
+    from sklearn.preprocessing import FunctionTransformer
+
     # A fitted ColumnTransformer stores "passthrough" as an identity
     # FunctionTransformer; both spell "copy the column".
     if isinstance(transformer, str):
@@ -107,6 +117,8 @@ class FastEncoder:
 
     @classmethod
     def from_pipeline(cls, pipeline: Pipeline) -> FastEncoder:
+        from sklearn.compose import ColumnTransformer
+
         preprocessor = pipeline.named_steps[PREPROCESS_STEP]
         if not isinstance(preprocessor, ColumnTransformer):
             raise TypeError(f"step {PREPROCESS_STEP!r} must be a ColumnTransformer")
@@ -114,6 +126,8 @@ class FastEncoder:
 
     @classmethod
     def from_preprocessor(cls, preprocessor: ColumnTransformer) -> FastEncoder:
+        from sklearn.preprocessing import OneHotEncoder
+
         offset = 0
         category_inputs: list[int] = []
         category_columns: list[NDArray[np.int64]] = []

@@ -12,6 +12,8 @@ An explanation is not an exposure: nothing is written to the ledger and no
 prediction metric moves. Explainers are built on the first ``/explain`` a
 worker serves, not at start: importing shap costs seconds (numba, llvmlite),
 which every worker start would otherwise pay whether or not anyone asks.
+For the same reason ``serving.explanations`` (scikit-learn) is imported only
+when the first explainer is built.
 """
 
 from __future__ import annotations
@@ -20,11 +22,10 @@ import asyncio
 import threading
 from collections.abc import Callable, Mapping
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.pipeline import Pipeline
 
 from ab_router.assignment import assign
 from ab_router.errors import AbRouterError
@@ -32,13 +33,17 @@ from ab_router.records import Mode
 from churn_features.encoding import schema_codes
 from churn_features.schema import ID_COLUMN
 from serving.api_models import ExplainResponse, VariantExplanation
-from serving.explanations import TreeExplanations
 from serving.http_errors import InvalidQueryError
 from serving.metrics import ServiceMetrics
 from serving.state_cache import StateCache
 
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+    from serving.explanations import TreeExplanations
+
 # Loads a variant's fitted pipeline by model tag (the BentoML store in service.py).
-PipelineLoader = Callable[[str], Pipeline]
+PipelineLoader = Callable[[str], "Pipeline"]
 # How many features each answer lists in ``top_towards_churn``.
 TOP_FEATURES = 5
 
@@ -145,6 +150,8 @@ class ExplanationPath:
 
     def explainer(self, variant: str) -> TreeExplanations:
         """The variant's explainer, built once per worker on first use."""
+        from serving.explanations import TreeExplanations  # see the module docstring
+
         with self._lock:
             if variant not in self._explainers:
                 pipeline = self._load(self.tags[variant])

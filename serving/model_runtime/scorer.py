@@ -9,20 +9,25 @@ to scikit-learn, which is faster there).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.pipeline import Pipeline
 
 from churn_features.encoding import MODEL_STEP, FastEncoder
-from serving.model_runtime.flat_trees import FlatTreeEnsemble
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 DEFAULT_THRESHOLD = 0.5
 
 
 class ModelScorer:
     def __init__(self, pipeline: Pipeline, threshold: float = DEFAULT_THRESHOLD):
+        # Imported here: flat_trees needs scikit-learn, which only a process
+        # that loads a model pays for (not the arbiter, nor a services entry).
+        from serving.model_runtime.flat_trees import FlatTreeEnsemble
+
         self.encoder = FastEncoder.from_pipeline(pipeline)
         self.estimator: Any = pipeline.named_steps[MODEL_STEP]
         if hasattr(self.estimator, "n_jobs"):

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bentoml
-from sklearn.pipeline import Pipeline
 
 from churn_features.reference import REFERENCE_METADATA_KEY
 from serving.model_runtime.scorer import DEFAULT_THRESHOLD, ModelScorer
 from serving.settings import SettingsError
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 TRAIN_HINT = "train them with: python -m training --data PATH (or make train)"
 
