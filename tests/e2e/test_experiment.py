@@ -34,13 +34,17 @@ def customer(i: int | str) -> dict[str, Any]:
 
 
 def predict_many(server: BentoServer, customers: list[dict[str, Any]]) -> list[dict]:
-    def call(body: dict[str, Any]) -> dict:
-        response = httpx.post(f"{server.url}/predict", json=body, timeout=30)
-        assert response.status_code == 200, response.text
-        return dict(response.json())
+    # One client for all calls: httpx.post builds a client (and its SSL
+    # context, ~20 ms of CPU) per call, which for 1,000 calls cost 20 s.
+    with httpx.Client(timeout=30) as client:
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(call, customers))
+        def call(body: dict[str, Any]) -> dict:
+            response = client.post(f"{server.url}/predict", json=body)
+            assert response.status_code == 200, response.text
+            return dict(response.json())
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return list(pool.map(call, customers))
 
 
 def predict_batch(server: BentoServer, customers: list[dict[str, Any]]) -> list[dict]:

@@ -51,13 +51,14 @@ def _tags(server: BentoServer) -> dict[str, str]:
 
 
 def _traffic_with_feedback(server: BentoServer, prefix: str, n: int) -> None:
-    for i in range(n):
-        customer = {**EXAMPLE_CUSTOMER, "customerID": f"{prefix}-{i}"}
-        answer = httpx.post(f"{server.url}/predict", json=customer, timeout=30)
-        assert answer.status_code == 200, answer.text
-        label = {"request_id": answer.json()["request_id"], "churned": i % 3 == 0}
-        feedback = httpx.post(f"{server.url}/feedback", json=label, timeout=30)
-        assert feedback.status_code == 200, feedback.text
+    with httpx.Client(timeout=30) as client:  # not a client (~20 ms) per call
+        for i in range(n):
+            customer = {**EXAMPLE_CUSTOMER, "customerID": f"{prefix}-{i}"}
+            answer = client.post(f"{server.url}/predict", json=customer)
+            assert answer.status_code == 200, answer.text
+            label = {"request_id": answer.json()["request_id"], "churned": i % 3 == 0}
+            feedback = client.post(f"{server.url}/feedback", json=label)
+            assert feedback.status_code == 200, feedback.text
 
 
 def _views(server: BentoServer) -> dict[str, Any]:

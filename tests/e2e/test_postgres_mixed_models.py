@@ -89,15 +89,16 @@ def _get(server: BentoServer, path: str) -> Any:
 def _answer_and_label(server: BentoServer, prefix: str, n: int) -> Counter[str]:
     """Labelled answers per variant."""
     answered: Counter[str] = Counter()
-    for i in range(n):
-        customer = {**EXAMPLE_CUSTOMER, "customerID": f"{prefix}-{i}"}
-        answer = httpx.post(f"{server.url}/predict", json=customer, timeout=30)
-        assert answer.status_code == 200, answer.text
-        body = answer.json()
-        label = {"request_id": body["request_id"], "churned": i % 2 == 0}
-        feedback = httpx.post(f"{server.url}/feedback", json=label, timeout=30)
-        assert feedback.status_code == 200, feedback.text
-        answered[body["model_version"]] += 1
+    with httpx.Client(timeout=30) as client:  # not a client (~20 ms) per call
+        for i in range(n):
+            customer = {**EXAMPLE_CUSTOMER, "customerID": f"{prefix}-{i}"}
+            answer = client.post(f"{server.url}/predict", json=customer)
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            label = {"request_id": body["request_id"], "churned": i % 2 == 0}
+            feedback = client.post(f"{server.url}/feedback", json=label)
+            assert feedback.status_code == 200, feedback.text
+            answered[body["model_version"]] += 1
     return answered
 
 
