@@ -212,3 +212,30 @@ def test_chunked_batch_answers_match_single_predictions_in_order(
             key=lambda pc: pc[0].assigned_variant != first,
         )
     ]
+
+
+@pytest.mark.parametrize(
+    ("rows", "turns"),
+    [
+        # One chunk: assignment, then answering, each in one turn.
+        (BULK_CHUNK_ROWS, [BULK_CHUNK_ROWS, BULK_CHUNK_ROWS]),
+        # One row more: each of the two steps yields once, before its last row.
+        (BULK_CHUNK_ROWS + 1, [BULK_CHUNK_ROWS, 1, BULK_CHUNK_ROWS, 1]),
+    ],
+)
+def test_a_batch_yields_only_past_a_chunk(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rows: int, turns: list[int]
+) -> None:
+    # Shadow mode: the champion answers every row, so the rows form one group
+    # and only the chunk size splits them.
+    app = _entry(monkeypatch, tmp_path, "shadow")
+    customers = _customers(rows)
+
+    async def run() -> list[int]:
+        progress = await _progress_between_turns(
+            lambda: app.requests.predict_batch(customers, time.perf_counter())
+        )
+        await app.predictor.drain()
+        return progress
+
+    assert [p for p in asyncio.run(run()) if p > 0] == turns
