@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,8 +21,9 @@ from ab_router.errors import LedgerUnavailableError
 from ab_router.ledger import Ledger
 from ab_router.records import UNKNOWN_MODEL_ID, Exposure, Mode
 from ab_router.state import ExperimentState
-from churn_features.encoding import schema_codes
+from churn_features.encoding import records_to_codes, schema_codes
 from churn_features.schema import ID_COLUMN
+from serving.chunks import BULK_CHUNK_ROWS, chunks, in_turns
 from serving.coalescing import CallCoalescer
 from serving.drift_recorder import DriftRecorder
 from serving.metrics import ServiceMetrics
@@ -105,10 +106,10 @@ class Predictor:
         ``bulk`` (a ``/predict_batch``) scores through the bulk scorers.
         """
         state = self.state.current()
-        assignments = _assign_all(customers, state)
-        codes = np.asarray(
-            [schema_codes(customer) for customer in customers], dtype=np.float64
-        )
+        if bulk:
+            assignments, codes = await _prepare_in_chunks(customers, state)
+        else:
+            assignments, codes = _assign_all(customers, state), _encode(customers)
         groups = _group_by_variant(assignments)
         answered = await self._score(groups, codes, bulk)
         shared = _Answered(
@@ -117,12 +118,17 @@ class Predictor:
             time.time(),
             self.model_ids,
         )
-        predictions, exposures = _answer_all(
-            shared, customers, assignments, groups, answered
-        )
-        await self._record(exposures, codes, shared, bulk)
+        answers = _Answers(shared, customers, assignments)
+        if bulk:
+            await in_turns(answers.add, _parts(groups, answered, BULK_CHUNK_ROWS))
+        else:
+            for (assigned, indices), (variant, scores) in zip(
+                groups.items(), answered, strict=True
+            ):
+                answers.add(_Part(assigned, variant, indices, scores))
+        await self._record(answers.exposures, codes, shared, bulk)
         self._observe_drift(state, groups, answered, codes)
-        return predictions
+        return answers.predictions()
 
     async def _score(
         self, groups: _Groups, codes: NDArray[np.float64], bulk: bool
@@ -204,31 +210,85 @@ def _group_by_variant(assignments: Sequence[Assignment]) -> _Groups:
     return groups
 
 
-def _answer_all(
-    shared: _Answered,
-    customers: Sequence[Mapping[str, Any]],
-    assignments: Sequence[Assignment],
-    groups: _Groups,
-    answered: Sequence[_Scored],
-) -> tuple[list[Prediction], list[Exposure]]:
-    """Every row's answer in the customers' order, and the records to commit."""
-    predictions: list[Prediction | None] = [None] * len(customers)
-    exposures: list[Exposure] = []
-    request_ids = iter(new_request_ids(len(customers)))
-    for (assigned, indices), (variant, scores) in zip(
-        groups.items(), answered, strict=True
-    ):
-        for row, index in enumerate(indices):
-            predictions[index], exposure = _answer(
-                shared,
-                next(request_ids),
-                assignments[index],
-                (assigned, variant),
-                scores[row],
-                customers[index].get(ID_COLUMN),
+async def _prepare_in_chunks(
+    customers: Sequence[Mapping[str, Any]], state: ExperimentState
+) -> tuple[list[Assignment], NDArray[np.float64]]:
+    """A batch's assignments and codes, a chunk at a time (#17)."""
+    parts = chunks(customers)
+    assigned = await in_turns(lambda part: _assign_all(part, state), parts)
+    encoded = await in_turns(records_to_codes, parts)
+    assignments = [a for part in assigned for a in part]
+    return assignments, np.concatenate(encoded) if encoded else _encode(customers)
+
+
+def _encode(customers: Sequence[Mapping[str, Any]]) -> NDArray[np.float64]:
+    return np.asarray(
+        [schema_codes(customer) for customer in customers], dtype=np.float64
+    )
+
+
+class _Part(NamedTuple):
+    """Rows of one assigned variant, answered by ``variant`` with ``scores``.
+
+    A tuple, not a frozen dataclass: its 1 us construction showed on /predict.
+    """
+
+    assigned: str
+    variant: str
+    indices: Sequence[int]
+    scores: NDArray[np.float64]
+
+
+def _parts(groups: _Groups, answered: Sequence[_Scored], size: int) -> list[_Part]:
+    """Each assigned variant's rows, at most ``size`` at a time, in the order
+    they are recorded: group by group, each group in the customers' order."""
+    return [
+        _Part(
+            assigned,
+            variant,
+            indices[start : start + size],
+            scores[start : start + size],
+        )
+        for (assigned, indices), (variant, scores) in zip(
+            groups.items(), answered, strict=True
+        )
+        for start in range(0, len(indices), size)
+    ]
+
+
+class _Answers:
+    """Every row's answer in the customers' order and the records to commit,
+    built a part at a time."""
+
+    def __init__(
+        self,
+        shared: _Answered,
+        customers: Sequence[Mapping[str, Any]],
+        assignments: Sequence[Assignment],
+    ) -> None:
+        self.shared = shared
+        self.customers = customers
+        self.assignments = assignments
+        self._predictions: list[Prediction | None] = [None] * len(customers)
+        self.exposures: list[Exposure] = []
+
+    def add(self, part: _Part) -> None:
+        variants = (part.assigned, part.variant)
+        request_ids = new_request_ids(len(part.indices))
+        # Indexing, not zip(): iterating the scores array cost 0.6 us a call.
+        for row, index in enumerate(part.indices):
+            self._predictions[index], exposure = _answer(
+                self.shared,
+                request_ids[row],
+                self.assignments[index],
+                variants,
+                part.scores[row],
+                self.customers[index].get(ID_COLUMN),
             )
-            exposures.append(exposure)
-    return [p for p in predictions if p is not None], exposures
+            self.exposures.append(exposure)
+
+    def predictions(self) -> list[Prediction]:
+        return [p for p in self._predictions if p is not None]
 
 
 def _assign_one(

@@ -16,8 +16,9 @@ from serving.api_models import (
     FeedbackResult,
     PredictionResponse,
 )
+from serving.chunks import chunks, in_turns
 from serving.metrics import ServiceMetrics
-from serving.predictor import Predictor
+from serving.predictor import Prediction, Predictor
 
 
 class RequestPath:
@@ -75,9 +76,11 @@ class RequestPath:
             raise
         self._count(endpoint, "success")
         self.after_predict()
-        # vars(), not asdict(): the fields are flat, and asdict's deep copy
-        # cost 10 us a row of a batch.
-        return [PredictionResponse.model_construct(**vars(r)) for r in results]
+        if endpoint == "predict":
+            return _responses(results)
+        # A chunk at a time, so online requests run in between (#17).
+        parts = await in_turns(_responses, chunks(results))
+        return [response for part in parts for response in part]
 
     # -- feedback ------------------------------------------------------------
 
@@ -140,6 +143,12 @@ class RequestPath:
         if kind is not None:
             self.metrics.feedback.labels(kind).inc()
         self._count("feedback", _outcome(exc))
+
+
+def _responses(results: Sequence[Prediction]) -> list[PredictionResponse]:
+    # vars(), not asdict(): the fields are flat, and asdict's deep copy
+    # cost 10 us a row of a batch.
+    return [PredictionResponse.model_construct(**vars(r)) for r in results]
 
 
 def _outcome(exc: AbRouterError) -> str:
