@@ -190,16 +190,22 @@ def archive(tools: Tools, image: str, tmp_path_factory: pytest.TempPathFactory) 
     return path
 
 
-@pytest.fixture(scope="session")
-def api(tools: Tools, image: str) -> Iterator[Running]:
+# The image serves each model placement once (issue #13): every test that
+# takes `api` runs against both.
+@pytest.fixture(scope="session", params=("services", "inline"))
+def api(tools: Tools, image: str, request: pytest.FixtureRequest) -> Iterator[Running]:
     """The image running under podman on a free loopback port."""
+    placement = str(request.param)
     port = free_port()
     name = f"{PREFIX}-{secrets.token_hex(4)}"
     # The token reaches podman through its environment (`-e NAME` without a
     # value), never through the command line.
-    env = tools.env | {"CHURN_AB_ADMIN_TOKEN": secrets.token_urlsafe(24)}
+    env = tools.env | {
+        "CHURN_AB_ADMIN_TOKEN": secrets.token_urlsafe(24),
+        "CHURN_AB_MODEL_PLACEMENT": placement,
+    }
     timed(
-        "podman run",
+        f"podman run ({placement})",
         [
             "podman",
             "run",
@@ -210,6 +216,8 @@ def api(tools: Tools, image: str) -> Iterator[Running]:
             f"127.0.0.1:{port}:3000",
             "-e",
             "CHURN_AB_ADMIN_TOKEN",
+            "-e",
+            "CHURN_AB_MODEL_PLACEMENT",
             image,
         ],
         env,
@@ -217,9 +225,9 @@ def api(tools: Tools, image: str) -> Iterator[Running]:
 
     base_url = f"http://127.0.0.1:{port}"
     waited = wait_ready(base_url, lambda: tools.alive(name))
-    TIMINGS["server ready (podman run)"] = waited
+    TIMINGS[f"server ready (podman run, {placement})"] = waited
     if waited < 0:
         logs = tools.run("podman", "logs", "--tail", "80", name, check=False)
         pytest.fail(f"{name} never became ready:\n{logs.stdout}\n{logs.stderr}")
-    yield Running(base_url, name, waited)
+    yield Running(base_url, name, waited, placement)
     tools.run("podman", "rm", "-f", "-t", "10", name, check=False)

@@ -172,6 +172,7 @@ class Running:
     base_url: str
     name: str
     startup_s: float
+    placement: str = "services"  # CHURN_AB_MODEL_PLACEMENT of the container
 
 
 TABLES = ("filter", "nat", "mangle")

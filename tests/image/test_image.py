@@ -48,6 +48,23 @@ def test_predict_rejects_an_invalid_customer(api: Running) -> None:
     assert "Traceback" not in response.text
 
 
+def test_the_models_run_where_the_placement_says(api: Running, tools: Tools) -> None:
+    """services: one worker per model service; inline: none, the entry
+    workers load the models themselves."""
+    listing = tools.run("podman", "top", api.name, "args").stdout
+    model_workers = {
+        model: sum(
+            f"--service-name churn_{model}_model" in line
+            for line in listing.splitlines()
+        )
+        for model in ("v1", "v2")
+    }
+    expected = 1 if api.placement == "services" else 0
+    assert model_workers == {"v1": expected, "v2": expected}, listing
+    assert "--service-name churn_ab" in listing, listing
+    check_prediction(httpx.post(f"{api.base_url}/predict", json=CUSTOMER, timeout=30))
+
+
 def test_health(api: Running) -> None:
     response = httpx.get(f"{api.base_url}/health", timeout=10)
     assert response.status_code == 200, response.text
