@@ -17,6 +17,7 @@ from serving.model_runtime.store import describe_model, load_pipeline, load_scor
 from serving.model_runtime.variant_model import VariantModel
 from serving.placement import placed_scorers
 from serving.settings import ModelSettings, Settings
+from serving.warmup import warm_in_background
 
 
 def model_worker(variant: str, model_ref: Any, settings: ModelSettings) -> VariantModel:
@@ -36,15 +37,15 @@ def entry_worker(
     settings: Settings, access: AccessControl | None, models: Mapping[str, Any]
 ) -> EntryApp:
     """One entry worker: the scorers in the configured placement
-    (``placed_scorers``), its metrics and their self-check, and the log line
-    that says whether API keys are on."""
+    (``placed_scorers``), its metrics and their self-check, the log line
+    that says whether API keys are on, and its statistics warmed up."""
     tags = settings.models.tags()
     scorers = placed_scorers(settings, models)
     metrics = ServiceMetrics.create()
     metrics_check = MetricsSelfCheck.from_environment()
     metrics_check.run_in_background()
     announce(access)
-    return EntryApp(
+    entry = EntryApp(
         settings,
         scorers=scorers.online,
         bulk_scorers=scorers.bulk,
@@ -53,3 +54,5 @@ def entry_worker(
         metrics_check=metrics_check,
         load_pipeline=load_pipeline,
     )
+    warm_in_background(entry.statistics)
+    return entry
