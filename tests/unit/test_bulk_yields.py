@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from churn_features.schema import EXAMPLE_CUSTOMER, ID_COLUMN
 from serving.chunks import BULK_CHUNK_ROWS, chunks, in_turns
 from serving.entry import EntryApp
-from serving.settings import load_settings
+from tests.support.entry_apps import entry_app
 
 TAGS = {"v1": "churn_v1:first", "v2": "churn_v2:second"}
 
@@ -36,13 +36,7 @@ async def _scorer(codes: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _entry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: str) -> EntryApp:
-    monkeypatch.setenv("CHURN_AB_LEDGER_PATH", str(tmp_path / "ledger.sqlite3"))
-    monkeypatch.setenv("CHURN_AB_MODE", mode)
-    return EntryApp(
-        load_settings(),
-        scorers={"v1": _scorer, "v2": _scorer},
-        model_descriptions={v: {"tag": t} for v, t in TAGS.items()},
-    )
+    return entry_app(monkeypatch, tmp_path, mode=mode, scorer=_scorer, tags=TAGS)
 
 
 class _Watched(dict[str, Any]):
@@ -137,13 +131,8 @@ def test_chunks_are_consecutive_and_at_most_a_chunk(
 # -- the batch path: the loop gets a turn at least every chunk of rows ---------
 
 
-@pytest.mark.parametrize("mode", ["split", "shadow"])
-def test_a_batch_lets_the_loop_in_every_chunk_of_rows(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: str
-) -> None:
-    app = _entry(monkeypatch, tmp_path, mode)
-    rows = 6 * BULK_CHUNK_ROWS + 7
-    customers = _customers(rows)
+def _batch_progress(app: EntryApp, customers: list[dict[str, Any]]) -> list[int]:
+    """Ids read between the loop's turns while ``app`` answers the batch."""
 
     async def run() -> list[int]:
         progress = await _progress_between_turns(
@@ -152,7 +141,18 @@ def test_a_batch_lets_the_loop_in_every_chunk_of_rows(
         await app.predictor.drain()
         return progress
 
-    progress = asyncio.run(run())
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("mode", ["split", "shadow"])
+def test_a_batch_lets_the_loop_in_every_chunk_of_rows(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: str
+) -> None:
+    app = _entry(monkeypatch, tmp_path, mode)
+    rows = 6 * BULK_CHUNK_ROWS + 7
+    customers = _customers(rows)
+
+    progress = _batch_progress(app, customers)
     assert sum(progress) == 2 * rows  # assignment and answering read each id once
     # Before #17's chunking, all of assignment ran in one turn (3,007 reads).
     assert max(progress) <= BULK_CHUNK_ROWS
@@ -231,11 +231,4 @@ def test_a_batch_yields_only_past_a_chunk(
     app = _entry(monkeypatch, tmp_path, "shadow")
     customers = _customers(rows)
 
-    async def run() -> list[int]:
-        progress = await _progress_between_turns(
-            lambda: app.requests.predict_batch(customers, time.perf_counter())
-        )
-        await app.predictor.drain()
-        return progress
-
-    assert [p for p in asyncio.run(run()) if p > 0] == turns
+    assert [p for p in _batch_progress(app, customers) if p > 0] == turns

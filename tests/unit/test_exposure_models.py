@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from churn_features.schema import EXAMPLE_CUSTOMER
 from serving.entry import EntryApp
-from serving.settings import load_settings
+from tests.support.entry_apps import entry_app
 
 TAGS = {"v1": "churn_v1:first", "v2": "churn_v2:second"}
 
@@ -23,13 +23,7 @@ async def _scorer(codes: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def _entry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: str) -> EntryApp:
-    monkeypatch.setenv("CHURN_AB_LEDGER_PATH", str(tmp_path / "ledger.sqlite3"))
-    monkeypatch.setenv("CHURN_AB_MODE", mode)
-    return EntryApp(
-        load_settings(),
-        scorers={"v1": _scorer, "v2": _scorer},
-        model_descriptions={v: {"tag": t} for v, t in TAGS.items()},
-    )
+    return entry_app(monkeypatch, tmp_path, mode=mode, scorer=_scorer, tags=TAGS)
 
 
 def _predict(app: EntryApp, n: int) -> None:
